@@ -1,0 +1,3 @@
+from xsched_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""Command line: argument parsing lives here, never in the App.
+
+Exit codes: ``check`` returns 0 when every check passes (or is skipped), 1 on a warning, 2 on a
+failure; 64 means the command line or the configuration is wrong; 130/143/129 mean the run was
+interrupted by SIGINT/SIGTERM/SIGHUP (children are stopped first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from xsched_tui import __version__
+from xsched_tui.core.config import Config, ConfigError, load, parse_env_pairs
+
+EXIT_USAGE = 64
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's default 2 would read as "FAIL"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d: Any = argparse.SUPPRESS if suppress else None
+    g = p.add_argument_group("configuration (overrides the config file and XSCHED_TUI_* vars)")
+    g.add_argument("--config", metavar="FILE", default=d, help="TOML config file to read")
+    g.add_argument("--source", metavar="DIR", default=d, help="XSched source folder")
+    g.add_argument("--build", metavar="DIR", default=d, help="XSched build folder")
+    g.add_argument("--install", metavar="DIR", default=d,
+                   help="XSched install folder (make's output/)")
+    g.add_argument("--platform", default=d,
+                   help="cuda, hip, levelzero, opencl, ascend, cudla, vpi, corex (default: detect)")
+    g.add_argument("--enable", default=d, choices=("auto", "LD_PRELOAD", "LD_LIBRARY_PATH"),
+                   help="how workloads load the shim (default: the platform's documented way)")
+    g.add_argument("--python", metavar="EXE", default=d,
+                   help="interpreter that runs workloads and the probe (default: this one)")
+    g.add_argument("--stream", default=d, choices=("explicit", "default"),
+                   help="stream the workloads submit on (XSched ignores the default stream)")
+    g.add_argument("--xserver", metavar="HOST:PORT", default=d, help="xserver address")
+    g.add_argument("--logs", metavar="DIR", default=d, help="folder of per-process logs")
+    g.add_argument("--results", metavar="DIR", default=d, help="results folder")
+    g.add_argument("--probe-timeout", metavar="S", type=float, default=d,
+                   help="hard limit for the live probe (seconds)")
+    g.add_argument("--env", metavar="NAME=VALUE", action="append", default=d,
+                   help="XSched variable for workloads (repeatable; NAME= removes it)")
+    g.add_argument("--readonly", action="store_true", default=d,
+                   help="disable every action that changes something (signals, xserver changes)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xsched-tui", description=(
+        "Check, watch and measure XSched. Without a command: open the app."))
+    p.add_argument("--version", action="version", version=f"xsched-tui {__version__}")
+    _common(p, suppress=False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("check", help="run the environment checks headless",
+                       description="Run the environment checks and print a table or a report. "
+                       "Exit code 0: all pass, 1: warnings, 2: failures.")
+    _common(c, suppress=True)
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    fmt.add_argument("--markdown", action="store_true", help="print the Markdown report on stdout")
+    c.add_argument("--output", "-o", metavar="FILE",
+                   help="also write the report to FILE (.json = JSON, else Markdown)")
+    c.add_argument("--only", nargs="+", metavar="ID",
+                   help="run only these checks (and what they need)")
+    c.add_argument("--no-live", action="store_true", help="skip checks that start processes")
+    c.add_argument("--verbose", "-v", action="store_true", help="show every evidence row")
+    c.add_argument("--list", action="store_true", help="list the checks and exit")
+
+    cf = sub.add_parser("config", help="print the effective configuration and its origins")
+    _common(cf, suppress=True)
+    cf.add_argument("--json", action="store_true", help="as JSON")
+
+    a = sub.add_parser("app", help="open the app (the default)")
+    _common(a, suppress=True)
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> Config:
+    flags: dict[str, Any] = {}
+    for attr in ("source", "build", "install", "platform", "enable", "python", "stream", "logs",
+                 "results"):
+        flags[attr] = getattr(ns, attr, None)
+    flags["probe_timeout"] = getattr(ns, "probe_timeout", None)
+    if getattr(ns, "readonly", None):
+        flags["readonly"] = True
+    xs = getattr(ns, "xserver", None)
+    if xs:
+        host, sep, port = xs.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(f"--xserver {xs!r}: expected HOST:PORT")
+        flags["xserver_host"], flags["xserver_port"] = host, port
+    return load(flags=flags, flag_env=parse_env_pairs(getattr(ns, "env", None)),
+                config_path=getattr(ns, "config", None))
+
+
+def _install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP (an SSH drop) stop every child group before we exit."""
+    from xsched_tui.core import runner
+
+    def handler(signum: int, _frame: object) -> None:
+        runner.kill_all(grace=2.0)
+        os._exit(128 + signum)
+
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, handler)
+
+
+def cmd_check(ns: argparse.Namespace, cfg: Config) -> int:
+    from xsched_tui.core import report
+    from xsched_tui.core.checks import CheckContext, registry, run_checks
+    from xsched_tui.core.checks.engine import CheckOrderError
+
+    specs = registry()
+    if ns.list:
+        for s in specs:
+            req = f" (needs {', '.join(s.requires)})" if s.requires else ""
+            print(f"{s.id:<10} {s.title:<18} {s.description}{req}")
+        return 0
+    ctx = CheckContext(config=cfg, live=not ns.no_live)
+    progress = sys.stderr.isatty() and not (ns.json or ns.markdown)
+
+    def on_start(spec: Any) -> None:
+        if progress:
+            print(f"\r\x1b[2K… {spec.title}", end="", file=sys.stderr, flush=True)
+
+    try:
+        summary = run_checks(specs, ctx, only=ns.only, on_start=on_start)
+    except CheckOrderError as exc:
+        print(f"xsched-tui check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if progress:
+        print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
+    if ns.json:
+        sys.stdout.write(report.dumps_json(summary, cfg))
+    elif ns.markdown:
+        sys.stdout.write(report.to_markdown(summary, cfg))
+    else:
+        print(report.to_text(summary, verbose=ns.verbose))
+    if ns.output:
+        as_json = ns.output.endswith(".json") or ns.json
+        text = report.dumps_json(summary, cfg) if as_json else report.to_markdown(summary, cfg)
+        try:
+            from xsched_tui.core.atomic import write_text_atomic
+
+            write_text_atomic(ns.output, text)
+        except OSError as exc:
+            print(f"xsched-tui check: cannot write {ns.output}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        if not (ns.json or ns.markdown):
+            print(f"report written to {ns.output}")
+    return summary.exit_code
+
+
+def cmd_config(ns: argparse.Namespace, cfg: Config) -> int:
+    if ns.json:
+        print(json.dumps(cfg.to_json(), indent=2))
+        return 0
+    none = "(none found: ./xsched-tui.toml, $XDG_CONFIG_HOME/xsched-tui/config.toml)"
+    print(f"config file: {cfg.file or none}")
+    rows = cfg.effective()
+    kw = max(len(k) for k, _, _ in rows)
+    vw = min(60, max(len(v) for _, v, _ in rows))
+    for k, v, o in rows:
+        print(f"{k:<{kw}}  {v:<{vw}}  {o}")
+    return 0
+
+
+def cmd_app(cfg: Config) -> int:
+    from xsched_tui.tui.app import XSchedApp
+
+    app = XSchedApp(config=cfg)
+    try:
+        app.run()
+    finally:
+        from xsched_tui.core import runner
+
+        runner.kill_all()
+    return app.return_code or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        cfg = config_from_args(ns)
+    except ConfigError as exc:
+        print(f"xsched-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _install_signal_handlers()
+    try:
+        if ns.command == "check":
+            return cmd_check(ns, cfg)
+        if ns.command == "config":
+            return cmd_config(ns, cfg)
+        return cmd_app(cfg)
+    except KeyboardInterrupt:
+        from xsched_tui.core import runner
+
+        runner.kill_all()
+        print("\ninterrupted", file=sys.stderr)
+        return 130

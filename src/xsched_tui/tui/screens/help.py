@@ -1,0 +1,45 @@
+"""Key help as a Markdown modal."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# xsched-tui
+
+Tells you whether XSched is **actually scheduling**, not just loaded.
+
+## Keys
+
+| Key | Action |
+|---|---|
+| `c` | run every check again |
+| `r` | re-run the highlighted check |
+| `enter` | show / hide the evidence and fix of the highlighted check |
+| `s` | save the report (Markdown and JSON) to the results folder |
+| `j` / `k`, arrows | move |
+| `ctrl+p` | command palette |
+| `?` | this help |
+| `q` | quit (stops every process xsched-tui started) |
+
+## Statuses
+
+- **PASS**: proven, with the evidence shown.
+- **WARN**: works, but something will mislead you (read the finding).
+- **FAIL**: XSched cannot work, or will load and schedule nothing.
+- **SKIP**: not run, and the reason says why (e.g. a prerequisite failed).
+
+`xsched-tui check` gives the same results headless (exit code 0 pass, 1 warn, 2 fail).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Markdown(HELP)
