@@ -40,3 +40,21 @@ def _isolate_config(tmp_path_factory, monkeypatch):
     for k in list(os.environ):
         if k.startswith("XSCHED_") or k in ("XLOG_LEVEL", "LD_PRELOAD"):
             monkeypatch.delenv(k, raising=False)
+
+
+def _gpu_visible() -> bool:
+    from xsched_tui.core import gpu
+
+    return bool(gpu.scan().devices)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run on the device machine and skip cleanly everywhere else."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    if _gpu_visible():
+        return
+    skip = pytest.mark.skip(reason="no GPU visible (nvidia-smi / KFD): runs on the GPU machine")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -55,3 +55,16 @@ def test_live_checks_skip_when_disabled():
     spec = CheckSpec("p", "P", lambda c: Outcome(Status.PASS, "ran"), live=True)
     s = run_checks([spec], CheckContext(Config(), live=False))
     assert s.results[0].status == Status.SKIP and "--no-live" in s.results[0].finding
+
+
+def test_registry_is_consistent():
+    from xsched_tui.core.checks import registry
+
+    specs = registry()
+    ids = {s.id for s in specs}
+    assert len(ids) == len(specs)
+    for s in specs:
+        assert set(s.requires) <= ids and set(s.after) <= ids, s.id
+    assert next(s.id for s in order(specs)) == "source"
+    # --only with an "after" dependency left out still orders and runs
+    assert [s.id for s in order(select(specs, ["scheduler"]))] == ["scheduler"]

@@ -145,7 +145,10 @@ def cmd_check(ns: argparse.Namespace, cfg: Config) -> int:
     elif ns.markdown:
         sys.stdout.write(report.to_markdown(summary, cfg))
     else:
-        print(report.to_text(summary, verbose=ns.verbose))
+        import shutil
+
+        width = max(80, shutil.get_terminal_size((100, 24)).columns)
+        print(report.to_text(summary, verbose=ns.verbose, width=width))
     if ns.output:
         as_json = ns.output.endswith(".json") or ns.json
         text = report.dumps_json(summary, cfg) if as_json else report.to_markdown(summary, cfg)

@@ -18,15 +18,18 @@ def order(specs: Sequence[CheckSpec]) -> list[CheckSpec]:
     """Topological order that keeps registry order where dependencies allow (stable Kahn)."""
     by_id = {s.id: s for s in specs}
     for s in specs:
-        for dep in (*s.requires, *s.after):
+        for dep in s.requires:
             if dep not in by_id:
-                raise CheckOrderError(f"check {s.id!r} depends on unknown check {dep!r}")
+                raise CheckOrderError(f"check {s.id!r} requires unknown check {dep!r}")
     done: set[str] = set()
     out: list[CheckSpec] = []
     pending = list(specs)
     while pending:
         for i, s in enumerate(pending):
-            if all(d in done for d in (*s.requires, *s.after)):
+            # "after" only orders among the checks that run (--only may leave them out)
+            if all(d in done for d in s.requires) and all(
+                d in done or d not in by_id for d in s.after
+            ):
                 out.append(s)
                 done.add(s.id)
                 del pending[i]
