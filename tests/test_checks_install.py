@@ -136,3 +136,11 @@ def test_source_check_version_git_and_dirty(tmp_path):
     out = check_source(_ctx(source=str(src)))
     assert out.status == Status.WARN and "1 modified" in _rows(out)["working tree"].value
     assert check_source(_ctx(source=str(tmp_path / "nope"))).status == Status.FAIL
+
+
+def test_cuda_under_ld_preload_warns_about_the_bypass(tmp_path):
+    inst = make_install(tmp_path, "cuda")
+    out = check_install(_ctx(install=str(inst), enable="LD_PRELOAD"))
+    assert out.status == Status.WARN
+    assert "bypasses the shim" in _rows(out)["enable mode"].value
+    assert "--enable LD_LIBRARY_PATH" in out.fix

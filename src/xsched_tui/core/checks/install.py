@@ -179,6 +179,14 @@ def check_install(ctx: CheckContext) -> Outcome:
     plat: Platform = PLATFORMS[plat_name]
     mode = enable_mode(plat, cfg.enable)
     rows.append(ev("platform", f"{plat_name} ({plat_origin}); enabled via {mode}"))
+    if plat_name == "cuda" and mode == "LD_PRELOAD":
+        # libcudart dlopen()s "libcuda.so.1" and takes pointers from cuGetProcAddress: the
+        # preloaded shim is bypassed unless the softlink folder is on LD_LIBRARY_PATH (FACTS §5.3).
+        rows.append(ev("enable mode", "LD_PRELOAD alone: libcudart loads the real libcuda.so.1 "
+                       "by soname and bypasses the shim (scheduler line, but no XQueue)",
+                       Status.WARN))
+        worse(Status.WARN)
+        fixes.append("xsched-tui --enable LD_LIBRARY_PATH   # XSched's documented CUDA mode")
 
     # Libraries.
     libs: dict[str, str] = {}

@@ -1,0 +1,222 @@
+"""The state behind every log view, UI-free: per-source lists, the merged timeline, filters,
+headlines and counters, fed by LogHub batches (or by a replay through a hub).
+
+The Logs pane draws ``model.view()`` (a LineSource) and the tables; it never reads files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xsched_tui.core.headlines import Headline
+from xsched_tui.core.linesource import ListLineSource
+from xsched_tui.core.logparse import Level, LogRecord
+from xsched_tui.core.logsources import LogBatch, LogEntry, SourceInfo, SourceStats
+from xsched_tui.core.merge import MergedTimeline
+
+LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
+
+
+class TimelineSource:
+    """A LineSource over the merged timeline (no copy): the unfiltered merged view."""
+
+    def __init__(self, timeline: MergedTimeline[LogEntry], labels: dict[str, str]) -> None:
+        self._t = timeline
+        self._labels = labels
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def record(self, i: int) -> LogRecord:
+        return self._t[i].record
+
+    def source_label(self, i: int) -> str | None:
+        return self._labels.get(self._t[i].source_id)
+
+    @property
+    def label_width(self) -> int:
+        return min(24, max((len(v) for v in self._labels.values()), default=0))
+
+    @property
+    def trimmed(self) -> int:
+        return self._t.total_trimmed
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a batch changed, so the pane repaints only that."""
+
+    appended: int  # lines appended to the current view
+    rebuilt: bool  # the view was rebuilt (filters or a late insert): reset the widget's source
+    sources_changed: bool
+    headlines_changed: bool
+
+
+def compile_user_regex(pattern: str) -> re.Pattern[str]:
+    """A user's pattern: a regex when valid, else matched literally (never raises)."""
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error:
+        return re.compile(re.escape(pattern), re.IGNORECASE)
+
+
+class LogModel:
+    def __init__(self, per_source_max: int = 50_000, merged_max: int = 100_000) -> None:
+        self.sources: dict[str, SourceInfo] = {}
+        self.stats: dict[str, SourceStats] = {}
+        self.labels: dict[str, str] = {}
+        self.per_source: dict[str, ListLineSource] = {}
+        self.per_source_max = per_source_max
+        self.timeline: MergedTimeline[LogEntry] = MergedTimeline(merged_max)
+        self._timeline_view = TimelineSource(self.timeline, self.labels)
+        self.headlines: dict[tuple[str, str], Headline] = {}
+        self.notices: deque[str] = deque(maxlen=50)
+        self.skipped = 0
+        self.scope: str | None = None  # None = all sources merged
+        self.min_level: Level | None = None
+        self.include: re.Pattern[str] | None = None
+        self.exclude: re.Pattern[str] | None = None
+        self._filtered: ListLineSource | None = None
+
+    # -- filters -------------------------------------------------------------------------------
+    @property
+    def filtered(self) -> bool:
+        return self.min_level is not None or self.include is not None or self.exclude is not None
+
+    def accepts(self, rec: LogRecord) -> bool:
+        if self.min_level is not None and (rec.level is None or not rec.level.at_least(self.min_level)):
+            return False
+        text = rec.text
+        if self.include is not None and not self.include.search(text):
+            return False
+        return not (self.exclude is not None and self.exclude.search(text))
+
+    def describe_filters(self) -> str:
+        parts = []
+        if self.min_level is not None:
+            parts.append(f"level ≥ {self.min_level.value}")
+        if self.include is not None:
+            parts.append(f"only /{self.include.pattern}/")
+        if self.exclude is not None:
+            parts.append(f"not /{self.exclude.pattern}/")
+        return ", ".join(parts) or "no filter"
+
+    def set_scope(self, source_id: str | None) -> None:
+        self.scope = source_id if source_id in self.sources else None
+        self._rebuild()
+
+    def set_level(self, level: Level | None) -> None:
+        self.min_level = level
+        self._rebuild()
+
+    def set_include(self, pattern: str | None) -> None:
+        self.include = compile_user_regex(pattern) if pattern else None
+        self._rebuild()
+
+    def set_exclude(self, pattern: str | None) -> None:
+        self.exclude = compile_user_regex(pattern) if pattern else None
+        self._rebuild()
+
+    def clear_filters(self) -> None:
+        self.min_level = self.include = self.exclude = None
+        self._rebuild()
+
+    # -- views ---------------------------------------------------------------------------------
+    def _base(self) -> list[tuple[str | None, LogRecord]] | None:
+        if self.scope is None:
+            return [(self.labels.get(e.source_id), e.record) for e in self.timeline]
+        src = self.per_source.get(self.scope)
+        if src is None:
+            return []
+        return [(src.source_label(i), src.record(i)) for i in range(len(src))]
+
+    def _rebuild(self) -> None:
+        if not self.filtered:
+            self._filtered = None
+            return
+        base = self._base() or []
+        self._filtered = ListLineSource(((lb, r) for lb, r in base if self.accepts(r)),
+                                        maxlen=self.timeline.maxlen)
+
+    def view(self):  # -> LineSource
+        if self._filtered is not None:
+            return self._filtered
+        if self.scope is None:
+            return self._timeline_view
+        return self.per_source.setdefault(self.scope, ListLineSource(maxlen=self.per_source_max))
+
+    def scope_source(self) -> SourceInfo | None:
+        return self.sources.get(self.scope) if self.scope else None
+
+    # -- ingest --------------------------------------------------------------------------------
+    def ingest(self, batch: LogBatch) -> IngestResult:
+        sources_changed = False
+        for s in batch.sources:
+            if self.sources.get(s.id) != s:
+                self.sources[s.id] = s
+                self.labels[s.id] = s.label
+                sources_changed = True
+        for st in batch.stats:
+            if self.stats.get(st.source_id) != st:
+                self.stats[st.source_id] = st
+                sources_changed = True
+        for sid in [k for k in self.sources if k not in {s.id for s in batch.sources}]:
+            if batch.sources:  # a full list without it: the source was removed (replay rewind)
+                self.sources.pop(sid, None)
+                self.stats.pop(sid, None)
+                self.per_source.pop(sid, None)
+                sources_changed = True
+        for h in batch.headlines:
+            self.headlines[h.key] = h
+        self.notices.extend(batch.notices)
+        self.skipped += batch.skipped
+
+        appended = 0
+        rebuilt = False
+        entries = batch.entries
+        for e in entries:
+            lst = self.per_source.get(e.source_id)
+            if lst is None:
+                lst = self.per_source[e.source_id] = ListLineSource(maxlen=self.per_source_max)
+            lst.append(e.record, self.labels.get(e.source_id))
+        if entries:
+            upd = self.timeline.extend(entries)
+            mine = [e for e in entries if self.scope is None or e.source_id == self.scope]
+            if self._filtered is not None:
+                if self.scope is None and not upd.append_only:
+                    self._rebuild()
+                    rebuilt = True
+                else:
+                    new = [(self.labels.get(e.source_id), e.record) for e in mine
+                           if self.accepts(e.record)]
+                    self._filtered.extend(new)
+                    appended = len(new)
+            elif self.scope is None:
+                if upd.append_only:
+                    appended = upd.appended
+                else:
+                    self._timeline_view.generation += 1
+                    rebuilt = True
+            else:
+                appended = len(mine)
+        return IngestResult(appended, rebuilt, sources_changed, bool(batch.headlines))
+
+    def top_headlines(self, n: int = 3) -> list[Headline]:
+        hs = sorted(self.headlines.values(),
+                    key=lambda h: (h.rank, -(h.timestamp or 0.0)))
+        return hs[:n]
+
+    def lines_for_export(self, view, marks: set[int] | None) -> list[str]:
+        """Marked lines of ``view`` (or every line when nothing is marked), as text."""
+        idx: Callable[[], list[int]] = (lambda: sorted(i for i in marks if 0 <= i < len(view))) \
+            if marks else (lambda: list(range(len(view))))
+        out = []
+        for i in idx():
+            label = view.source_label(i) if hasattr(view, "source_label") else None
+            rec = view.record(i)
+            out.append(f"[{label}] {rec.text}" if label else rec.text)
+        return out

@@ -1,0 +1,308 @@
+"""Time-ordered merging of per-source log streams (no Textual, no global sort).
+
+XSched writes one stderr stream per process, each line stamped with a time of day in µs (see
+FACTS.md §1). Showing several processes on one timeline means merging those streams. Two tools live
+here:
+
+* :func:`merge_streams` / :func:`iter_merged`: a streaming k-way merge (``heapq`` over one iterator
+  per source). Only one pending item per source is held; nothing is sorted globally and no per-line
+  table is built (PERFORMANCE.md, "Merge of N time-ordered files").
+* :class:`MergedTimeline`: the bounded, incremental version for live views. New batches are merged
+  into the tail; late entries are inserted by bisection inside the window.
+
+Ordering rules (the same for both)
+----------------------------------
+
+1. **Time of a record** (``key``, default :func:`entry_time_us`): whole µs since the epoch when the
+   record has a date attached (``record.timestamp``), otherwise µs since midnight
+   (``record.tod_us``), otherwise ``None`` (a line without an XSched prefix: a loader message, a
+   Python traceback, garbage). All records of one merge must use the same basis: give every parser a
+   base date, or none. Time-of-day-only keys do not survive midnight; dated keys do (the parser
+   handles the roll-over).
+2. **Effective time**: the running maximum of the times seen so far *in the same source*. A record
+   without a time takes its predecessor's effective time, so it stays directly after the line it
+   followed in its file; a record stamped earlier than its predecessor (threads of one process
+   racing to stderr) stays in file order too. Per-source order is therefore never changed.
+3. **Records before a source's first timestamp** (:func:`merge_streams`): effective time "minus
+   infinity", so they come first, ahead of every timed record, in source order.
+   (:class:`MergedTimeline`: they are placed at the tail, i.e. in arrival order.)
+4. **Ties**: ``(effective time, source order, position in source)``. Source order is the index of
+   the stream in ``streams`` (for :class:`MergedTimeline`: the order in which sources were first
+   seen). The merge is stable: equal keys keep source order, then file order.
+
+For streams that are already sorted, the output equals
+``sorted(all records, key=(time, source index, position))``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "MergedTimeline",
+    "TimelineUpdate",
+    "entry_source",
+    "entry_time_us",
+    "iter_merged",
+    "merge_streams",
+]
+
+T = TypeVar("T")
+TimeKey = Callable[[Any], "int | None"]
+
+_NEG = float("-inf")
+# Stand-in for "minus infinity" in the timeline's int64 time array.
+_MIN_T = -(1 << 62)
+
+
+def entry_time_us(item: Any) -> int | None:
+    """Default merge key: the record's time in whole µs, or None when it carries none.
+
+    Accepts a LogRecord or anything with a ``.record`` (LogEntry, replay and path entries).
+    Dated records give µs since the epoch; undated ones µs since midnight (rule 1 above).
+    """
+    rec = getattr(item, "record", item)
+    ts = getattr(rec, "timestamp", None)
+    if ts is not None:
+        return round(ts * 1_000_000)
+    return getattr(rec, "tod_us", None)
+
+
+def entry_source(item: Any) -> Hashable:
+    """Default source accessor for :class:`MergedTimeline`: ``item.source_id`` (None if absent)."""
+    return getattr(item, "source_id", None)
+
+
+def iter_merged(streams: Sequence[Iterable[T]],
+                key: TimeKey = entry_time_us) -> Iterator[tuple[int | None, int, T]]:
+    """Merge per-source streams; yield ``(effective_time, stream_index, item)`` in merge order.
+
+    ``effective_time`` is None for records before the source's first timestamp (rule 3). Streams
+    are consumed lazily: one item per stream is held at a time.
+    """
+    heap: list[list[Any]] = []
+    for rank, stream in enumerate(streams):
+        it = iter(stream)
+        for item in it:
+            t = key(item)
+            heap.append([_NEG if t is None else t, rank, item, it])
+            break
+    heapq.heapify(heap)
+    replace = heapq.heapreplace
+    pop = heapq.heappop
+    while heap:
+        top = heap[0]
+        eff = top[0]
+        yield (None if eff == _NEG else eff), top[1], top[2]
+        it = top[3]
+        for nxt in it:
+            t = key(nxt)
+            if t is not None and t > eff:
+                top[0] = t
+            top[2] = nxt
+            # ``top`` is heap[0]: replacing it with itself re-sifts it with its new key. The rank
+            # (unique per stream) decides ties, so items themselves are never compared.
+            replace(heap, top)
+            break
+        else:
+            pop(heap)
+
+
+def merge_streams(streams: Sequence[Iterable[T]], key: TimeKey = entry_time_us) -> Iterator[T]:
+    """Streaming k-way merge of per-source record streams, ordered by the module's rules.
+
+    ``streams``: one iterable per source, each in file (arrival) order; their index is the
+    source order used for ties. ``key(item)`` returns the item's time (int µs) or None.
+    """
+    for _eff, _rank, item in iter_merged(streams, key):
+        yield item
+
+
+@dataclass(frozen=True)
+class TimelineUpdate:
+    """What one :meth:`MergedTimeline.extend` call changed, for views that redraw incrementally.
+
+    ``first_changed``: window index of the first entry that is new or moved (None: no change).
+    If ``inserted == 0`` the change is append-only: the last ``appended`` entries are new and the
+    first ``trimmed`` old ones fell off the front (a ``Log``-style view can just append).
+    """
+
+    first_changed: int | None
+    appended: int
+    inserted: int
+    trimmed: int
+    rejected: int
+
+    @property
+    def append_only(self) -> bool:
+        return self.inserted == 0
+
+
+_NO_CHANGE = TimelineUpdate(None, 0, 0, 0, 0)
+
+
+class MergedTimeline(Generic[T]):
+    """A bounded, time-ordered window over entries from many live sources.
+
+    ``extend(batch)`` takes entries in arrival order (each source's entries in its own order, as a
+    LogHub delivers them). Entries at or after the tail are appended; late ones (a slower source
+    delivering older lines) are inserted by bisection. When the window exceeds ``maxlen`` the oldest
+    entries are dropped; a late entry older than everything in a full window is rejected at once.
+
+    Ordering follows the module rules, with two live-view specifics: source order is the order in
+    which sources were first seen, and an untimed entry from a source that has not yet shown a
+    timestamp is placed at the current high-water mark (arrival order).
+
+    Memory: three compact arrays (time, source rank, per-source sequence; 20 B per entry) beside
+    the entries themselves, all bounded by ``maxlen``. Not thread-safe: use it from one thread
+    (the UI thread, or the thread that drains the hub).
+    """
+
+    def __init__(self, maxlen: int = 10_000, *, key: TimeKey = entry_time_us,
+                 source: Callable[[Any], Hashable] = entry_source) -> None:
+        if maxlen < 1:
+            raise ValueError("maxlen must be at least 1")
+        self.maxlen = maxlen
+        self._key = key
+        self._source = source
+        self._items: list[T] = []
+        self._t = array("q")
+        self._r = array("i")
+        self._s = array("q")
+        self._rank: dict[Hashable, int] = {}
+        self._last: dict[Hashable, int] = {}
+        self._next_seq: dict[Hashable, int] = {}
+        self._hwm = _MIN_T
+        self.revision = 0
+        self.total_trimmed = 0
+        self.total_inserted = 0
+        self.total_rejected = 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items[index]
+
+    def entries(self) -> list[T]:
+        """A copy of the window, oldest first."""
+        return list(self._items)
+
+    def time_us(self, index: int) -> int | None:
+        """The effective time used to place entry ``index`` (None: before any timestamp)."""
+        t = self._t[index]
+        return None if t == _MIN_T else t
+
+    # -- writing ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every entry and every source (ranks, carried times)."""
+        self._items.clear()
+        del self._t[:], self._r[:], self._s[:]
+        self._rank.clear()
+        self._last.clear()
+        self._next_seq.clear()
+        self._hwm = _MIN_T
+        self.revision += 1
+
+    def append(self, entry: T) -> TimelineUpdate:
+        return self.extend((entry,))
+
+    def extend(self, entries: Iterable[T]) -> TimelineUpdate:
+        """Merge a batch (arrival order, time-ordered per source) into the window."""
+        keyed: list[tuple[int, int, int, T]] = []
+        rank_of, last, next_seq = self._rank, self._last, self._next_seq
+        for e in entries:
+            src = self._source(e)
+            r = rank_of.get(src)
+            if r is None:
+                r = rank_of[src] = len(rank_of)
+            prev = last.get(src)
+            t = self._key(e)
+            if t is None:
+                eff = self._hwm if prev is None else prev
+            else:
+                t = int(t)
+                eff = t if prev is None or t > prev else prev
+            last[src] = eff
+            if eff > self._hwm:
+                self._hwm = eff
+            s = next_seq.get(src, 0)
+            next_seq[src] = s + 1
+            keyed.append((eff, r, s, e))
+        if not keyed:
+            return _NO_CHANGE
+        if len(keyed) > 1:
+            # Sorting one small batch (not the window): keys are unique, so this is a merge of
+            # the batch's per-source runs.
+            keyed.sort(key=_batch_key)
+
+        items, T_, R, S = self._items, self._t, self._r, self._s
+        old_len = len(items)
+        first: int | None = None
+        appended = inserted = rejected = 0
+        lo = 0
+        for eff, r, s, e in keyed:
+            n = len(items)
+            if n == 0 or (T_[-1], R[-1], S[-1]) < (eff, r, s):
+                items.append(e)
+                T_.append(eff)
+                R.append(r)
+                S.append(s)
+                appended += 1
+                if first is None:
+                    first = n
+                continue
+            pos = self._bisect(eff, r, s, lo, n)
+            if pos == 0 and n >= self.maxlen:
+                rejected += 1
+                continue
+            items.insert(pos, e)
+            T_.insert(pos, eff)
+            R.insert(pos, r)
+            S.insert(pos, s)
+            inserted += 1
+            lo = pos + 1
+            if first is None or pos < first:
+                first = pos
+        trimmed = len(items) - self.maxlen
+        if trimmed > 0:
+            del items[:trimmed]
+            del T_[:trimmed], R[:trimmed], S[:trimmed]
+        else:
+            trimmed = 0
+        self.total_trimmed += trimmed
+        self.total_inserted += inserted
+        self.total_rejected += rejected
+        if appended == 0 and inserted == 0:
+            return TimelineUpdate(None, 0, 0, 0, rejected)
+        self.revision += 1
+        if first is None:
+            first = old_len
+        return TimelineUpdate(max(0, first - trimmed), appended, inserted, trimmed, rejected)
+
+    def _bisect(self, t: int, r: int, s: int, lo: int, hi: int) -> int:
+        """Index where key (t, r, s) goes (keys are unique, so left == right)."""
+        T_ = self._t
+        a = bisect_left(T_, t, lo, hi)
+        b = bisect_right(T_, t, a, hi)
+        R, S = self._r, self._s
+        while a < b:  # equal times: binary search on (rank, seq)
+            mid = (a + b) // 2
+            if (R[mid], S[mid]) < (r, s):
+                a = mid + 1
+            else:
+                b = mid
+        return a
+
+
+def _batch_key(k: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return k[0], k[1], k[2]
