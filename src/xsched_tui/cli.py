@@ -80,8 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(cf, suppress=True)
     cf.add_argument("--json", action="store_true", help="as JSON")
 
-    a = sub.add_parser("app", help="open the app (the default)")
+    lg = sub.add_parser("logs", help="print parsed XSched log records (NDJSON with --json)",
+                        description="Parse log files or folders (*.log, recursively) and print "
+                        "their records merged by time. --follow keeps tailing them.")
+    _common(lg, suppress=True)
+    lg.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders")
+    lg.add_argument("--json", action="store_true",
+                    help="one JSON object per record (schema: docs/log-record.schema.json)")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep tailing (Ctrl+C stops)")
+    lg.add_argument("--level", metavar="LEVEL",
+                    help="only records at least this severe (ERRO, WARN, INFO, DEBG)")
+
+    rp = sub.add_parser("replay", help="replay recorded per-process logs in the app",
+                        description="Play recorded logs with their original timing. Without DIR: "
+                        "the bundled real H100 session.")
+    _common(rp, suppress=True)
+    rp.add_argument("dir", nargs="?", metavar="DIR", help="folder (or file) of recorded logs")
+    rp.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
+    rp.add_argument("--scenario", help="play one sub-folder only (e.g. explicit-stream)")
+
+    a = sub.add_parser("app", help="open the app on live logs (no replay)")
     _common(a, suppress=True)
+    a.add_argument("--file", action="append", metavar="FILE", default=[],
+                   help="follow this log file too (repeatable; big files are indexed)")
     return p
 
 
@@ -179,10 +200,110 @@ def cmd_config(ns: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-def cmd_app(cfg: Config) -> int:
+def cmd_logs(ns: argparse.Namespace, cfg: Config) -> int:
+    from xsched_tui.core.logparse import Level
+    from xsched_tui.core.ndjson import PathError, iter_paths_records, record_to_ndjson
+
+    level = None
+    if ns.level:
+        level = Level.from_str(ns.level)
+        if level is None:
+            print(f"xsched-tui logs: unknown level {ns.level!r} (ERRO, WARN, INFO, DEBG)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+
+    def wanted(rec) -> bool:
+        return level is None or (rec.level is not None and rec.level.at_least(level))
+
+    def show(item, source) -> None:
+        if ns.json:
+            print(record_to_ndjson(item, source), flush=False)
+        else:
+            rec = item.record
+            lvl = rec.level.value if rec.level else "    "
+            body = rec.message if rec.message else rec.text
+            print(f"{source.label[:20]:<20} {rec.time_text or '':<15} {lvl} {body}")
+
+    errors = 0
+    if not ns.follow:
+        for item in iter_paths_records(ns.paths):
+            if isinstance(item, PathError):
+                errors += 1
+                if ns.json:
+                    print(record_to_ndjson(item))
+                print(f"xsched-tui logs: {item.message}", file=sys.stderr)
+            elif wanted(item.record):
+                show(item, item.source)
+        sys.stdout.flush()
+        return 1 if errors else 0
+    return _follow_logs(ns, wanted, show)
+
+
+def _follow_logs(ns: argparse.Namespace, wanted, show) -> int:
+    import threading
+
+    from xsched_tui.core.logsources import LogHub
+
+    lock = threading.Lock()
+    infos: dict = {}
+
+    def on_batch(batch) -> None:
+        with lock:
+            for s in batch.sources:
+                infos[s.id] = s
+            for e in batch.entries:
+                if wanted(e.record):
+                    show(e, infos[e.source_id])
+            for n in batch.notices:
+                print(f"xsched-tui logs: {n}", file=sys.stderr)
+            sys.stdout.flush()
+
+    hub = LogHub(on_batch=on_batch)
+    bad = 0
+    for p in ns.paths:
+        try:
+            if os.path.isdir(p):
+                hub.add_dir(p, recursive=True)
+            else:
+                hub.add_file(p)
+        except (OSError, ValueError) as exc:
+            bad += 1
+            print(f"xsched-tui logs: {p}: {exc}", file=sys.stderr)
+    if bad == len(ns.paths):
+        hub.stop()
+        return 1
+    try:
+        threading.Event().wait()
+    finally:
+        hub.stop()
+    return 0
+
+
+def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
     from xsched_tui.tui.app import XSchedApp
 
-    app = XSchedApp(config=cfg)
+    replay = None
+    speed, scenario, files = 1.0, None, []
+    if ns is not None and ns.command == "replay":
+        from xsched_tui.data import samples_dir
+
+        replay = ns.dir or str(samples_dir())
+        if not os.path.exists(replay):
+            print(f"xsched-tui replay: {replay} does not exist", file=sys.stderr)
+            return EXIT_USAGE
+        speed, scenario = ns.speed, ns.scenario
+        if not speed > 0:
+            print("xsched-tui replay: --speed must be > 0", file=sys.stderr)
+            return EXIT_USAGE
+    elif ns is not None and ns.command == "app":
+        files = list(ns.file)
+    elif not cfg.logs:
+        # The embedded default: replay the bundled real H100 session (checks run on this host).
+        from xsched_tui.data import samples_dir
+
+        replay = str(samples_dir())
+    app = XSchedApp(config=cfg, replay=replay, replay_speed=speed, replay_scenario=scenario,
+                    log_files=files)
     try:
         app.run()
     finally:
@@ -206,7 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(ns, cfg)
         if ns.command == "config":
             return cmd_config(ns, cfg)
-        return cmd_app(cfg)
+        if ns.command == "logs":
+            return cmd_logs(ns, cfg)
+        return cmd_app(cfg, ns)
+    except BrokenPipeError:  # `xsched-tui logs ... | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         from xsched_tui.core import runner
 

