@@ -140,3 +140,36 @@ def test_logs_pane_snapshot(snap_compare):
         await pilot.pause()
 
     assert snap_compare("logs_snapshot_app.py", terminal_size=(140, 36), run_before=run_before)
+
+
+async def test_live_file_and_proc_fd2_sources(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "worker-77.log"
+    log.write_text("[XSCHED INFO @ T 77 @ 10:00:00.000001] using local scheduler with policy HPF\n")
+    err = tmp_path / "child.err"
+    with open(err, "w") as f:
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import sys,time;"
+             "sys.stderr.write('[XSCHED WARN @ T 5 @ 10:00:01.000001] lib libcuda.so not found"
+             " @ /x/lib.h:65\\n');sys.stderr.flush();time.sleep(30)"],
+            stderr=f, start_new_session=True)
+    piped = subprocess.Popen([sys.executable, "-c", "import time;time.sleep(30)"],
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        app = _app(tmp_path, log_files=[str(log)], log_pids=[child.pid, piped.pid],
+                   start_tab="tab-logs")
+        async with app.run_test(size=(140, 40)) as pilot:
+            pane = app.query_one(LogsPane)
+            await _wait(pilot, lambda: {s.pid for s in pane.model.sources.values()}
+                        >= {77, child.pid})
+            await _wait(pilot, lambda: len(pane.model.timeline) >= 2)
+            texts = [e.record.message for e in pane.model.timeline]
+            assert any("lib libcuda.so not found" in t for t in texts)
+            assert any("pipe" in str(n.message) or "capture" in str(n.message)
+                       for n in app._notifications)
+    finally:
+        for p in (child, piped):
+            p.kill()
+            p.wait()

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(a, suppress=True)
     a.add_argument("--file", action="append", metavar="FILE", default=[],
                    help="follow this log file too (repeatable; big files are indexed)")
+    a.add_argument("--pid", action="append", type=int, metavar="PID", default=[],
+                   help="follow /proc/PID/fd/2 of a running process when its stderr is a file")
     return p
 
 
@@ -283,7 +285,7 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
     from xsched_tui.tui.app import XSchedApp
 
     replay = None
-    speed, scenario, files = 1.0, None, []
+    speed, scenario, files, pids = 1.0, None, [], []
     if ns is not None and ns.command == "replay":
         from xsched_tui.data import samples_dir
 
@@ -296,14 +298,14 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
             print("xsched-tui replay: --speed must be > 0", file=sys.stderr)
             return EXIT_USAGE
     elif ns is not None and ns.command == "app":
-        files = list(ns.file)
+        files, pids = list(ns.file), list(ns.pid)
     elif not cfg.logs:
         # The embedded default: replay the bundled real H100 session (checks run on this host).
         from xsched_tui.data import samples_dir
 
         replay = str(samples_dir())
     app = XSchedApp(config=cfg, replay=replay, replay_speed=speed, replay_scenario=scenario,
-                    log_files=files)
+                    log_files=files, log_pids=pids)
     try:
         app.run()
     finally:

@@ -10,12 +10,15 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from xsched_tui.core.headlines import Headline
 from xsched_tui.core.linesource import ListLineSource
 from xsched_tui.core.logparse import Level, LogRecord
-from xsched_tui.core.logsources import LogBatch, LogEntry, SourceInfo, SourceStats
 from xsched_tui.core.merge import MergedTimeline
+
+if TYPE_CHECKING:  # the hub (watchfiles, threads) is imported only where it runs
+    from xsched_tui.core.logsources import LogBatch, LogEntry, SourceInfo, SourceStats
 
 LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
 

@@ -31,7 +31,6 @@ from xsched_tui.tui.messages import (
 )
 from xsched_tui.tui.panes.checks import ChecksPane
 from xsched_tui.tui.panes.logs import LogsPane
-from xsched_tui.tui.screens.help import HelpScreen
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 
@@ -58,6 +57,7 @@ class XSchedApp(App[int]):
         replay_speed: float = 1.0,
         replay_scenario: str | None = None,
         log_files: list[str] | None = None,
+        log_pids: list[int] | None = None,
         start_tab: str | None = None,
     ) -> None:
         super().__init__()
@@ -74,6 +74,7 @@ class XSchedApp(App[int]):
         self.replay_speed = replay_speed
         self.replay_scenario = replay_scenario
         self.log_files = list(log_files or [])
+        self.log_pids = list(log_pids or [])
         self.start_tab = start_tab or ("tab-logs" if replay else "tab-checks")
         self.hub = None
         self.player = None
@@ -132,6 +133,10 @@ class XSchedApp(App[int]):
                 hub.add_file(f)
             except (OSError, ValueError) as exc:
                 problems.append(f"{f}: {exc}")
+        for pid in self.log_pids:
+            got = hub.add_proc_fd2(pid)
+            if isinstance(got, str):  # a pipe or tty: say why and how to capture it
+                problems.append(got)
         for p in problems:
             self.call_from_thread(self.notify, p, severity="error", timeout=10)
 
@@ -305,6 +310,8 @@ class XSchedApp(App[int]):
 
     # -- help and palette --------------------------------------------------------------------
     def action_help(self) -> None:
+        from xsched_tui.tui.screens.help import HelpScreen  # Markdown: not needed for first paint
+
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Input, Static
 
 from xsched_tui.core.linesource import FileLineSource
 from xsched_tui.core.logmodel import LEVEL_KEYS, LogModel
-from xsched_tui.core.logsources import LogBatch
 from xsched_tui.tui.messages import ExportRequested, ReplayControl
 from xsched_tui.tui.widgets.logview import LogPanel, LogView
 
@@ -77,7 +76,7 @@ class LogsPane(Vertical):
         self._render_status()
 
     # -- data in ---------------------------------------------------------------------------------
-    def ingest(self, batch: LogBatch) -> None:
+    def ingest(self, batch) -> None:  # a core.logsources.LogBatch
         res = self.model.ingest(batch)
         if res.sources_changed:
             self._render_sources()
