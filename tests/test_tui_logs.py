@@ -167,8 +167,8 @@ async def test_live_file_and_proc_fd2_sources(tmp_path):
             await _wait(pilot, lambda: len(pane.model.timeline) >= 2)
             texts = [e.record.message for e in pane.model.timeline]
             assert any("lib libcuda.so not found" in t for t in texts)
-            assert any("pipe" in str(n.message) or "capture" in str(n.message)
-                       for n in app._notifications)
+            await _wait(pilot, lambda: any("pipe" in str(n.message) or "capture" in str(n.message)
+                                           for n in app._notifications))
     finally:
         for p in (child, piped):
             p.kill()
