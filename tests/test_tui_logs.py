@@ -173,3 +173,29 @@ async def test_live_file_and_proc_fd2_sources(tmp_path):
         for p in (child, piped):
             p.kill()
             p.wait()
+
+
+async def test_big_file_source_is_viewed_through_its_index(tmp_path):
+    from xsched_tui.core.linesource import FileLineSource
+
+    big = tmp_path / "big-9.log"
+    line = "[XSCHED INFO @ T 9 @ 10:00:00.000001] XQueue (0x90000000001) from process 9 created\n"
+    with big.open("w") as f:
+        for _ in range(9 * 1024 * 1024 // len(line) + 1):
+            f.write(line)
+        f.write("[XSCHED WARN @ T 9 @ 10:00:01.000001] the last line @ /x.cpp:1\n")
+    app = _app(tmp_path, log_files=[str(big)], start_tab="tab-logs")
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = app.query_one(LogsPane)
+        await _wait(pilot, lambda: any(s.kind == "file" for s in pane.model.sources.values()))
+        sid = next(iter(pane.model.sources))
+        await _wait(pilot, lambda: ((pane.model.stats.get(sid) and pane.model.stats[sid].size) or 0)
+                    > 8 * 1024 * 1024)
+        pane.show_source(sid)
+        src = pane.log_view.source
+        assert isinstance(src, FileLineSource)
+        # the tail is there at once; the whole file gets indexed in the background
+        await _wait(pilot, lambda: len(src) > 0)
+        assert "the last line" in src.record(len(src) - 1).text
+        await _wait(pilot, lambda: src.progress >= 1.0, tries=400)
+        assert len(src) > 100_000
