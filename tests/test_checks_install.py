@@ -144,3 +144,11 @@ def test_cuda_under_ld_preload_warns_about_the_bypass(tmp_path):
     assert out.status == Status.WARN
     assert "bypasses the shim" in _rows(out)["enable mode"].value
     assert "--enable LD_LIBRARY_PATH" in out.fix
+
+
+def test_text_file_named_like_a_library_fails(tmp_path):
+    inst = make_install(tmp_path, "cuda")
+    (inst / "lib" / "libhalcuda.so").write_text("not a library\n")
+    out = check_install(_ctx(install=str(inst)))
+    assert out.status == Status.FAIL
+    assert "not an ELF shared library" in _rows(out)["libhalcuda.so"].value

@@ -65,7 +65,11 @@ def test_flag_env_and_removal(tmp_path):
         ("[nope]\na = 1\n", "unknown table"),
         ("[xsched]\nsorce = 1\n", "unknown key xsched.sorce"),
         ('[xsched]\nenv = "x"\n', "must be a table"),
-        ("[probe]\ntimeout = -1\n", "must be > 0"),
+        ("[probe]\ntimeout = -1\n", "must be in"),
+        ("[probe]\ntimeout = inf\n", "must be in"),
+        ("[xserver]\nport = true\n", "expected a number"),
+        ("[logs]\npatterns = [{name = \"x\", regex = \"(\"}]\n", "invalid regular expression"),
+        ("[logs]\npatterns = \"x\"\n", "list of tables"),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path, text, msg):
@@ -83,3 +87,21 @@ def test_binary_and_missing_files(tmp_path):
         load(config_path=str(tmp_path / "none.toml"), environ={}, cwd=str(tmp_path))
     with pytest.raises(ConfigError, match="is a folder"):
         load(config_path=str(tmp_path), environ={}, cwd=str(tmp_path))
+
+
+def test_non_scheduling_vars_merge_over_the_defaults(tmp_path):
+    cfg = load(environ={"XLOG_LEVEL": "INFO"}, cwd=str(tmp_path))
+    assert dict(cfg.xsched_env) == {**DEFAULT_XSCHED_ENV, "XLOG_LEVEL": "INFO"}
+    cfg = load(flag_env={"XSCHED_CUDA_LIB": "/x"}, environ={}, cwd=str(tmp_path))
+    assert cfg.xsched_env["XSCHED_POLICY"] == "HPF" and cfg.xsched_env["XSCHED_CUDA_LIB"] == "/x"
+    cfg = load(environ={"XSCHED_SCHEDULER": "GLB"}, cwd=str(tmp_path))
+    assert dict(cfg.xsched_env) == {"XSCHED_SCHEDULER": "GLB"}
+
+
+def test_log_patterns_and_absolute_paths(tmp_path):
+    (tmp_path / "xsched-tui.toml").write_text(
+        '[logs]\npatterns = [{name = "lat", regex = "latency=(?P<ms>[0-9.]+)", level = "warn"}]\n'
+        '[xsched]\ninstall = "rel/output"\n')
+    cfg = load(environ={}, cwd=str(tmp_path))
+    assert cfg.log_patterns == (("lat", "latency=(?P<ms>[0-9.]+)", "warn"),)
+    assert cfg.install is not None and cfg.install.startswith("/")

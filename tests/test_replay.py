@@ -351,8 +351,9 @@ def test_garbage_and_binary_files_never_raise(tmp_path, hub, players):
     (tmp_path / "sub" / "more.log").write_bytes(rnd.randbytes(500))
     rec = Recording(tmp_path)
     skipped = "\n".join(rec.problems)
-    for name in ("random.log", "nul.log", "dead.log", "fifo.log", "sub/more.log"):
+    for name in ("random.log", "dead.log", "fifo.log", "sub/more.log"):
         assert name in skipped, name
+    assert "nul.log" not in skipped  # a stray NUL is survived, as the live tail does
     assert "not a JSON object" in skipped
     assert len(list(rec.records())) > 0
     p = Player(rec, Spy(hub), speed=FASTEST)

@@ -89,3 +89,42 @@ def test_checks_pane_snapshot(snap_compare):
         await pilot.press("down", "down")
 
     assert snap_compare("snapshot_app.py", terminal_size=(120, 34), run_before=run_before)
+
+
+async def test_quit_during_a_running_check_stops_its_child_at_once():
+    import os
+    import sys
+    from dataclasses import replace
+
+    from xsched_tui.core import runner
+    from xsched_tui.core.checks.base import CheckSpec, Outcome, Status
+    from xsched_tui.core.config import Config
+    from xsched_tui.tui.app import XSchedApp
+
+    started: list[int] = []
+
+    def hangs(ctx):
+        child = runner.Child([sys.executable, "-c", "import time; time.sleep(60)"])
+        started.append(child.pid)
+        st = child.wait(timeout=60)
+        return Outcome(Status.FAIL, st.describe())
+
+    app = XSchedApp(replace(Config(), results="/tmp/xsched-tui-q"), hostname="h",
+                    specs=[CheckSpec("probe", "Live probe", hangs, live=True)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(100):
+            if started:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("q")
+    assert started
+    import time
+
+    for _ in range(50):  # the group is killed by quit, not by the 60 s timeout
+        try:
+            os.kill(started[0], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("child survived quit")

@@ -39,6 +39,10 @@ async def test_replay_of_the_bundled_run_fills_sources_headlines_and_merged_view
         heads = " | ".join(h.display for h in m.headlines.values())
         assert "cannot be preloaded" in heads and "app-managed scheduler" in heads
         assert "(x128)" in heads  # the level-4 WARN, deduplicated
+        # processes that chose a scheduler but got no XQueue are called out (FACTS §11)
+        await _wait(pilot, lambda: sum("0 XQueues" in h.text for h in m.headlines.values()) >= 3)
+        zero = {h.pid for h in m.headlines.values() if "0 XQueues" in h.text}
+        assert {496, 866, 884, 1262} <= zero and 458 not in zero
         # merged view: time-ordered within each source, every line present once
         view = pane.log_view.source
         assert len(view) == len(m.timeline)

@@ -80,3 +80,9 @@ def test_workload_env_never_inherits_preload_or_shell_vars():
     assert hip["LD_PRELOAD"] == "/x/lib/libshimhip.so"
     forced = workload_env(base, {}, lib_dir="/x/lib", platform="cuda", enable="LD_PRELOAD")
     assert forced["LD_PRELOAD"] == "/x/lib/libshimcuda.so"
+
+
+def test_workload_preload_that_does_not_exist_fails(tmp_path):
+    got = _msgs({"LD_PRELOAD": str(tmp_path / "x.so"), "LD_LIBRARY_PATH": str(tmp_path / "no")})
+    assert "cannot be preloaded" in got[("fail", "LD_PRELOAD")].message
+    assert ("warn", "LD_LIBRARY_PATH") in got

@@ -119,8 +119,9 @@ def config_from_args(ns: argparse.Namespace) -> Config:
     xs = getattr(ns, "xserver", None)
     if xs:
         host, sep, port = xs.rpartition(":")
-        if not sep or not host:
-            raise ConfigError(f"--xserver {xs!r}: expected HOST:PORT")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or any(c.isspace() for c in host) or not port.isdigit():
+            raise ConfigError(f"--xserver {xs!r}: expected HOST:PORT (e.g. 127.0.0.1:50000)")
         flags["xserver_host"], flags["xserver_port"] = host, port
     return load(flags=flags, flag_env=parse_env_pairs(getattr(ns, "env", None)),
                 config_path=getattr(ns, "config", None))
@@ -228,7 +229,9 @@ def cmd_logs(ns: argparse.Namespace, cfg: Config) -> int:
 
     errors = 0
     if not ns.follow:
-        for item in iter_paths_records(ns.paths):
+        from xsched_tui.core.config import custom_patterns
+
+        for item in iter_paths_records(ns.paths, patterns=custom_patterns(cfg)):
             if isinstance(item, PathError):
                 errors += 1
                 if ns.json:
@@ -238,10 +241,10 @@ def cmd_logs(ns: argparse.Namespace, cfg: Config) -> int:
                 show(item, item.source)
         sys.stdout.flush()
         return 1 if errors else 0
-    return _follow_logs(ns, wanted, show)
+    return _follow_logs(ns, cfg, wanted, show)
 
 
-def _follow_logs(ns: argparse.Namespace, wanted, show) -> int:
+def _follow_logs(ns: argparse.Namespace, cfg: Config, wanted, show) -> int:
     import threading
 
     from xsched_tui.core.logsources import LogHub
@@ -260,7 +263,9 @@ def _follow_logs(ns: argparse.Namespace, wanted, show) -> int:
                 print(f"xsched-tui logs: {n}", file=sys.stderr)
             sys.stdout.flush()
 
-    hub = LogHub(on_batch=on_batch)
+    from xsched_tui.core.config import custom_patterns
+
+    hub = LogHub(on_batch=on_batch, patterns=custom_patterns(cfg))
     bad = 0
     for p in ns.paths:
         try:
@@ -292,6 +297,13 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
         replay = ns.dir or str(samples_dir())
         if not os.path.exists(replay):
             print(f"xsched-tui replay: {replay} does not exist", file=sys.stderr)
+            return EXIT_USAGE
+        from xsched_tui.core.replay import Recording, RecordingError
+
+        try:
+            Recording(replay)
+        except RecordingError as exc:
+            print(f"xsched-tui replay: {exc}", file=sys.stderr)
             return EXIT_USAGE
         speed, scenario = ns.speed, ns.scenario
         if not speed > 0:

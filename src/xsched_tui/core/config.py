@@ -34,6 +34,9 @@ DEFAULT_XSCHED_ENV: dict[str, str] = {
     "XSCHED_POLICY": "HPF",
     "XSCHED_AUTO_XQUEUE": "ON",
 }
+# Setting one of these in a higher layer replaces the default table: they decide what is
+# scheduled. Other variables (XLOG_LEVEL, *_LIB...) merge over the defaults.
+SCHEDULING_VARS = ("XSCHED_SCHEDULER", "XSCHED_POLICY", "XSCHED_AUTO_XQUEUE")
 ENABLE_MODES = ("auto", "LD_PRELOAD", "LD_LIBRARY_PATH")
 STREAM_MODES = ("explicit", "default")
 
@@ -58,6 +61,8 @@ class Config:
     results: str = "xsched-results"
     probe_timeout: float = 120.0
     readonly: bool = False
+    # user-defined log patterns: (name, regex, level or None); named groups become fields
+    log_patterns: tuple[tuple[str, str, str | None], ...] = ()
     # key -> where its value came from: "default", "file:<path>", "env:<NAME>", "flag:--x",
     # "detected" (filled in later by checks that detect e.g. the platform)
     origin: Mapping[str, str] = field(default_factory=dict)
@@ -145,6 +150,8 @@ def config_file_candidates(environ: Mapping[str, str], cwd: str) -> list[str]:
 
 
 def _coerce(attr: str, value: Any, where: str) -> Any:
+    if attr in ("xserver_port", "probe_timeout") and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
     if attr in ("xserver_port",):
         try:
             port = int(value)
@@ -158,8 +165,8 @@ def _coerce(attr: str, value: Any, where: str) -> Any:
             t = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: probe timeout must be a number, got {value!r}") from None
-        if not t > 0:
-            raise ConfigError(f"{where}: probe timeout must be > 0, got {t}")
+        if not 0 < t <= 3600:  # also rejects nan and inf: the probe must have a hard limit
+            raise ConfigError(f"{where}: probe timeout must be in (0, 3600] seconds, got {value}")
         return t
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected text, got {type(value).__name__} {value!r}")
@@ -182,7 +189,7 @@ def _coerce(attr: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: stream must be 'explicit' or 'default', got {value!r}")
         return v
     if attr in _PATH_ATTRS:
-        return os.path.expanduser(value) if value else None
+        return os.path.abspath(os.path.expanduser(value)) if value else None
     return value
 
 
@@ -248,7 +255,7 @@ def load(
     if chosen:
         data = read_toml(chosen)
         tag = f"file:{chosen}"
-        known_tables = {"xsched", "workloads", "xserver", "paths", "probe"}
+        known_tables = {"xsched", "workloads", "xserver", "paths", "probe", "logs"}
         for table in data:
             if table not in known_tables:
                 raise ConfigError(
@@ -266,6 +273,8 @@ def load(
             allowed = {k.split(".")[1] for k in _KEYS if k.startswith(table + ".")}
             if table == "xsched":
                 allowed.add("env")
+            if table == "logs":
+                allowed.add("patterns")
             for name in tbl:
                 if name not in allowed:
                     raise ConfigError(
@@ -276,6 +285,9 @@ def load(
             # A table in the file replaces the default environment wholesale.
             xenv = _env_table(data["xsched"]["env"], f"{chosen}: [xsched.env]")
             xenv_origin = {k: tag for k in xenv}
+        if "patterns" in data.get("logs", {}):
+            values["log_patterns"] = _patterns(data["logs"]["patterns"], f"{chosen}: logs.patterns")
+            origin["logs.patterns"] = tag
 
     # 3. environment
     for attr, var in ENV_VARS.items():
@@ -285,7 +297,9 @@ def load(
             origin[key] = f"env:{var}"
     shell = {k: v for k, v in environ.items() if is_xsched_env_name(k)}
     if shell:
-        if all(o == "default" for o in xenv_origin.values()):
+        if any(k in shell for k in SCHEDULING_VARS) and all(
+            o == "default" for o in xenv_origin.values()
+        ):
             xenv, xenv_origin = {}, {}
         for k, v in shell.items():
             xenv[k] = v
@@ -305,7 +319,9 @@ def load(
         values[attr] = _coerce(attr, val, f"--{key.split('.')[1]}")
         origin[key] = f"flag:--{key.split('.')[1]}"
     if flag_env:
-        if all(o == "default" for o in xenv_origin.values()):
+        if any(k in flag_env for k in SCHEDULING_VARS) and all(
+            o == "default" for o in xenv_origin.values()
+        ):
             xenv, xenv_origin = {}, {}
         for k, v in flag_env.items():
             if v == "":
@@ -318,6 +334,32 @@ def load(
     for k, o in xenv_origin.items():
         origin[f"xsched.env.{k}"] = o
     return replace(Config(), **values, xsched_env=xenv, origin=origin, file=chosen)
+
+
+def _patterns(value: Any, where: str) -> tuple[tuple[str, str, str | None], ...]:
+    """[[logs.patterns]] / patterns = [{name, regex, level}] -> validated tuples."""
+    from xsched_tui.core.logparse import CustomPattern
+
+    if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
+        raise ConfigError(f"{where}: expected a list of tables {{name, regex, level}}")
+    out = []
+    for i, p in enumerate(value):
+        name, rx, level = p.get("name", f"pattern{i + 1}"), p.get("regex"), p.get("level")
+        if not isinstance(rx, str) or not isinstance(name, str):
+            raise ConfigError(f"{where}[{i}]: needs name and regex as text")
+        try:
+            CustomPattern(name, rx, level).compile()
+        except ValueError as exc:
+            raise ConfigError(f"{where}[{i}]: {exc}") from None
+        out.append((name, rx, level if isinstance(level, str) else None))
+    return tuple(out)
+
+
+def custom_patterns(cfg: Config) -> tuple:
+    """The configured patterns as logparse.CustomPattern objects."""
+    from xsched_tui.core.logparse import CustomPattern
+
+    return tuple(CustomPattern(n, r, lv) for n, r, lv in cfg.log_patterns)
 
 
 def parse_env_pairs(pairs: list[str] | None) -> dict[str, str]:

@@ -123,10 +123,10 @@ def _event_text(ev: Event, rec: LogRecord) -> tuple[str, str] | None:
     t = type(ev)
     if t is SchedulerChosen:
         if ev.scheduler == "app":
-            return WARNING, "using app-managed scheduler — nothing will be scheduled"
+            return ERROR, "using app-managed scheduler — nothing will be scheduled"
         if ev.scheduler == "local":
             return INFO, f"local scheduler, policy {ev.policy or '?'}"
-        return INFO, "global scheduler (GLB): XQueues are scheduled by xserver"
+        return INFO, "global scheduler (GLB): connects to xserver (XQueues appear in its log)"
     if t is LoaderError:
         return _loader_text(ev, rec)
     if t is AssertionFailed:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from xsched_tui.core.headlines import Headline
 from xsched_tui.core.linesource import ListLineSource
-from xsched_tui.core.logparse import Level, LogRecord
+from xsched_tui.core.logparse import Level, LogRecord, SchedulerChosen, XQueueCreated
 from xsched_tui.core.merge import MergedTimeline
 
 if TYPE_CHECKING:  # the hub (watchfiles, threads) is imported only where it runs
     from xsched_tui.core.logsources import LogBatch, LogEntry, SourceInfo, SourceStats
+
+
+class LogEntry_(NamedTuple):  # same shape as logsources.LogEntry, without importing the hub
+    source_id: str
+    seq: int
+    record: LogRecord
 
 LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
 
@@ -42,7 +47,7 @@ class TimelineSource:
 
     @property
     def label_width(self) -> int:
-        return min(24, max((len(v) for v in self._labels.values()), default=0))
+        return min(20, max((len(v) for v in self._labels.values()), default=0))
 
     @property
     def trimmed(self) -> int:
@@ -84,6 +89,10 @@ class LogModel:
         self.include: re.Pattern[str] | None = None
         self.exclude: re.Pattern[str] | None = None
         self._filtered: ListLineSource | None = None
+        # Truth about scheduling, per process: which scheduler it chose and how many XQueues
+        # were created for it (in its own log for LCL, in xserver's log for GLB).
+        self.scheduler_of: dict[str, str] = {}  # source id -> "app" | "local" | "global"
+        self.xqueues_by_pid: dict[int, int] = {}
 
     # -- filters -------------------------------------------------------------------------------
     @property
@@ -167,12 +176,16 @@ class LogModel:
             if self.stats.get(st.source_id) != st:
                 self.stats[st.source_id] = st
                 sources_changed = True
-        for sid in [k for k in self.sources if k not in {s.id for s in batch.sources}]:
-            if batch.sources:  # a full list without it: the source was removed (replay rewind)
+        removed = [k for k in self.sources if k not in {s.id for s in batch.sources}]
+        if batch.sources and removed:  # a full list without them: removed (replay rewind)
+            for sid in removed:
                 self.sources.pop(sid, None)
                 self.stats.pop(sid, None)
                 self.per_source.pop(sid, None)
-                sources_changed = True
+                self.scheduler_of.pop(sid, None)
+            self.headlines = {k: h for k, h in self.headlines.items() if k[0] not in removed}
+            self._rebuild_timeline()
+            sources_changed = True
         for h in batch.headlines:
             self.headlines[h.key] = h
         self.notices.extend(batch.notices)
@@ -182,6 +195,12 @@ class LogModel:
         rebuilt = False
         entries = batch.entries
         for e in entries:
+            ev = e.record.event
+            if ev is not None:
+                if type(ev) is XQueueCreated:
+                    self.xqueues_by_pid[ev.pid] = self.xqueues_by_pid.get(ev.pid, 0) + 1
+                elif type(ev) is SchedulerChosen:
+                    self.scheduler_of[e.source_id] = ev.scheduler
             lst = self.per_source.get(e.source_id)
             if lst is None:
                 lst = self.per_source[e.source_id] = ListLineSource(maxlen=self.per_source_max)
@@ -206,20 +225,64 @@ class LogModel:
                     rebuilt = True
             else:
                 appended = len(mine)
-        return IngestResult(appended, rebuilt, sources_changed, bool(batch.headlines))
+        verdicts = self._scheduling_verdicts()
+        if removed and batch.sources:
+            self._rebuild()
+            rebuilt = True
+        return IngestResult(appended, rebuilt, sources_changed,
+                            bool(batch.headlines) or verdicts)
+
+    def _rebuild_timeline(self) -> None:
+        self.timeline.clear()
+        self.xqueues_by_pid.clear()
+        for sid, lst in self.per_source.items():
+            entries = [LogEntry_(sid, i + 1, lst.record(i)) for i in range(len(lst))]
+            for e in entries:
+                if type(e.record.event) is XQueueCreated:
+                    p = e.record.event.pid
+                    self.xqueues_by_pid[p] = self.xqueues_by_pid.get(p, 0) + 1
+            self.timeline.extend(entries)
+        self._timeline_view.generation += 1
+
+    def _scheduling_verdicts(self) -> bool:
+        """A headline for every ended process that chose a scheduler but got no XQueue: it ran
+        exactly like native (FIELD-NOTES §2, FACTS §11)."""
+        changed = False
+        for sid, sched in self.scheduler_of.items():
+            info, st = self.sources.get(sid), self.stats.get(sid)
+            if sched == "app" or info is None or info.pid is None or st is None:
+                continue
+            key = (sid, "zero-xqueues")
+            if st.state != "ended" or self.xqueues_by_pid.get(info.pid, 0):
+                if key in self.headlines:
+                    del self.headlines[key]
+                    changed = True
+                continue
+            if key not in self.headlines:
+                where = "its log" if sched == "local" else "xserver's log"
+                self.headlines[key] = Headline(
+                    None, sid, info.pid, "error",
+                    f"pid {info.pid}: {sched} scheduler but 0 XQueues in {where} — nothing was "
+                    "scheduled (default stream? XSCHED_AUTO_XQUEUE?)")
+                changed = True
+        return changed
 
     def top_headlines(self, n: int = 3) -> list[Headline]:
         hs = sorted(self.headlines.values(),
                     key=lambda h: (h.rank, -(h.timestamp or 0.0)))
         return hs[:n]
 
-    def lines_for_export(self, view, marks: set[int] | None) -> list[str]:
-        """Marked lines of ``view`` (or every line when nothing is marked), as text."""
-        idx: Callable[[], list[int]] = (lambda: sorted(i for i in marks if 0 <= i < len(view))) \
-            if marks else (lambda: list(range(len(view))))
-        out = []
-        for i in idx():
+
+def export_lines(view, marks: list[int] | None, path: str, cap: int = 2_000_000) -> int:
+    """Write the marked lines of ``view`` (or every line, at most ``cap``) to ``path`` as text,
+    streaming (call it from a worker thread). Returns the number of lines written."""
+    n = len(view)
+    idx = [i for i in marks if 0 <= i < n] if marks else range(max(0, n - cap), n)
+    count = 0
+    with open(path, "w", encoding="utf-8", errors="replace") as f:
+        for i in idx:
             label = view.source_label(i) if hasattr(view, "source_label") else None
             rec = view.record(i)
-            out.append(f"[{label}] {rec.text}" if label else rec.text)
-        return out
+            f.write(f"[{label}] {rec.text}\n" if label else rec.text + "\n")
+            count += 1
+    return count

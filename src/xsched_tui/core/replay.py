@@ -167,8 +167,8 @@ def _iter_file_lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, str]]:
 def sniff_text(path: str | os.PathLike[str], size: int = 8192) -> str | None:
     """None when ``path`` looks like a text log; else why not (binary, unreadable, not a file).
 
-    Never raises. Binary means: a NUL byte in the first ``size`` bytes, or more than 30 % of them
-    control characters or invalid UTF-8.
+    Never raises. Binary means: more than 30 % of the first ``size`` bytes are NUL, control
+    characters or invalid UTF-8 (a stray NUL in a log is survived, as the parser does).
     """
     try:
         st = os.stat(path)
@@ -178,10 +178,9 @@ def sniff_text(path: str | os.PathLike[str], size: int = 8192) -> str | None:
             head = f.read(size)
     except OSError as e:
         return f"unreadable ({e.strerror or e})"
-    if b"\x00" in head:
-        return "binary file (contains NUL bytes)"
     text = head.decode("utf-8", "replace")
-    if text and (text.count("\ufffd") + len(_CONTROL.findall(text))) > 0.3 * len(text):
+    bad = text.count("\ufffd") + len(_CONTROL.findall(text))
+    if text and bad > 0.3 * len(text):
         return "binary file (not UTF-8 text)"
     return None
 

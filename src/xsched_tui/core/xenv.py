@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -224,6 +225,19 @@ def validate(env: Mapping[str, str]) -> list[EnvFinding]:
                 out.append(EnvFinding("info", name,
                                       "XSCHED_OPENCL_LIB is not read by the Linux OpenCL platform "
                                       "(it reads XSCHED_CUDA_LIB)", ""))
+
+    # The loader's variables, when the configuration sets them for workloads: a missing
+    # preload file is "cannot be preloaded ... ignored" and a plain native run (FACTS §11).
+    for part in re.split(r"[:\s]+", env.get("LD_PRELOAD", "")):
+        if part and not os.path.exists(part):
+            out.append(EnvFinding("fail", "LD_PRELOAD",
+                                  f"LD_PRELOAD names {part}, which does not exist: the loader "
+                                  "prints 'cannot be preloaded ... ignored' and the run is native",
+                                  "fix the path, or leave LD_PRELOAD to xsched-tui (--enable)"))
+    for part in env.get("LD_LIBRARY_PATH", "").split(":"):
+        if part and not os.path.isdir(part):
+            out.append(EnvFinding("warn", "LD_LIBRARY_PATH",
+                                  f"LD_LIBRARY_PATH names {part}, which is not a folder", ""))
 
     # Cross-variable rules.
     pol = env.get("XSCHED_POLICY", "").strip().upper()

@@ -109,9 +109,11 @@ class XSchedApp(App[int]):
 
     @work(thread=True, group="logs", exit_on_error=False, description="open log sources")
     def _start_logs(self) -> None:
+        from xsched_tui.core.config import custom_patterns
         from xsched_tui.core.logsources import LogHub
 
-        hub = LogHub(on_batch=self._hub_batch, pending=lambda: self._pending)
+        hub = LogHub(on_batch=self._hub_batch, pending=lambda: self._pending,
+                     patterns=custom_patterns(self.config))
         self.hub = hub
         problems: list[str] = []
         if self.replay_path:
@@ -176,24 +178,30 @@ class XSchedApp(App[int]):
 
     @on(ExportRequested)
     def _on_export(self, msg: ExportRequested) -> None:
-        self._export(msg.lines, msg.what)
+        self._export(msg.source, msg.marks, msg.what)
 
     @work(thread=True, group="io", exit_on_error=False, description="export log lines")
-    def _export(self, lines: list[str], what: str) -> None:
-        from xsched_tui.core.atomic import write_text_atomic
+    def _export(self, source, marks: list[int], what: str) -> None:
+        from xsched_tui.core.logmodel import export_lines
 
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         folder = self.config.results
         path = os.path.join(folder, f"logs-export-{stamp}.log")
         try:
             os.makedirs(folder, exist_ok=True)
-            write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
-        except OSError as exc:
+            export_lines(source, marks, path)
+        except (OSError, IndexError) as exc:
             self.call_from_thread(self.notify, f"cannot write {path}: {exc.strerror or exc}",
                                   severity="error")
             return
         self.last_export = path
         self.call_from_thread(self.notify, f"exported {what} to {path}")
+
+    async def action_quit(self) -> None:
+        from xsched_tui.core import runner
+
+        runner.kill_all(grace=1.0)  # the probe's worker returns as soon as its child is gone
+        await super().action_quit()
 
     def on_unmount(self) -> None:
         if self.player is not None:

@@ -54,7 +54,8 @@ class LogBatchArrived(Message):
 class ExportRequested(Message):
     """The Logs pane asks the app to write lines to a file (the app does the I/O)."""
 
-    lines: list[str]
+    source: object  # the LineSource shown (read in a worker)
+    marks: list[int]  # marked lines, or empty for every line
     what: str
 
 

@@ -18,6 +18,14 @@ _SKIP_DIRS = {".git", "build", "output", "3rdparty", "docs", "examples", "test",
 _PKG_VERSION_RE = re.compile(r'set\s*\(\s*PACKAGE_VERSION\s+"([^"]+)"')
 
 
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def discover_installs(environ: Mapping[str, str], cwd: str) -> list[str]:
     """Folders that look like an XSched install (hold lib/libpreempt.so), most specific first."""
     cands: list[str] = []
@@ -194,7 +202,10 @@ def check_install(ctx: CheckContext) -> Outcome:
     for name in plat.libraries:
         path = os.path.join(lib_dir, name)
         ff = file_facts(path)
-        if ff.exists and ff.is_file and not ff.error:
+        if ff.exists and ff.is_file and not ff.error and not _is_elf(path):
+            rows.append(ev(name, f"{ff.describe()}: not an ELF shared library", Status.FAIL))
+            worse(Status.FAIL)
+        elif ff.exists and ff.is_file and not ff.error:
             libs[name] = path
             rows.append(ev(name, ff.describe(), Status.PASS))
             if ff.mtime is not None:

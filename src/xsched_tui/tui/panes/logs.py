@@ -11,11 +11,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from xsched_tui.core.linesource import FileLineSource
-from xsched_tui.core.logmodel import LEVEL_KEYS, LogModel
+from xsched_tui.core.logindex import LogFileError
+from xsched_tui.core.logmodel import LEVEL_KEYS, LogModel, compile_user_regex
 from xsched_tui.tui.messages import ExportRequested, ReplayControl
 from xsched_tui.tui.widgets.logview import LogPanel, LogView
 
@@ -53,7 +54,7 @@ class LogsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="headlines")
-        with Horizontal(id="logs-body"):
+        with Vertical(id="logs-body"):
             table: DataTable = DataTable(id="sources-table", cursor_type="row")
             yield table
             yield LogPanel(self.model.view(), id="log-panel")
@@ -68,7 +69,7 @@ class LogsPane(Vertical):
         t = self.query_one("#sources-table", DataTable)
         for key, label, width in (("source", "Source", 24), ("pid", "PID", 6), ("lines", "Lines", 6),
                                   ("rate", "L/s", 5), ("warn", "WARN", 4), ("err", "ERRO", 4),
-                                  ("state", "State", 6), ("last", "Last event", 40)):
+                                  ("state", "State", 8), ("last", "Last event", 60)):
             t.add_column(label, key=key, width=width)
         t.add_row(Text("All (merged)", "bold"), "", "", "", "", "", "", "", key=ALL)
         self.query_one("#log-prompt", Input).display = False
@@ -96,8 +97,8 @@ class LogsPane(Vertical):
         present = {str(k.value) for k in t.rows}
         for sid, info in self.model.sources.items():
             st = self.model.stats.get(sid)
-            label = info.label + (" (xserver)" if info.role == "xserver" and "xserver" not in
-                                  info.label else "")
+            label = info.label + (
+                " (xserver)" if info.role == "xserver" and "xserver" not in info.label else "")
             cells = [
                 label, "" if info.pid is None else str(info.pid),
                 str(st.lines) if st else "0",
@@ -172,8 +173,13 @@ class LogsPane(Vertical):
         st = self.model.stats.get(source_id) if source_id else None
         if (info is not None and info.kind == "file" and info.path and not self.model.filtered
                 and st is not None and (st.size or 0) >= BIG_FILE):
-            self._file_view = FileLineSource(info.path, label=info.label)
-            self.log_view.set_source(self._file_view)
+            try:
+                self._file_view = FileLineSource(info.path, label=info.label)
+            except (LogFileError, OSError) as exc:
+                self.notify(f"{info.path}: {exc}; showing the lines already read", timeout=6)
+                self.log_view.set_source(self.model.view())
+            else:
+                self.log_view.set_source(self._file_view)
         else:
             self.log_view.set_source(self.model.view())
         self._render_status()
@@ -202,7 +208,10 @@ class LogsPane(Vertical):
         inp = self.query_one("#log-prompt", Input)
         inp.display = False
         if self._prompt_mode == "search":
-            self.log_view.set_search(value or None, regex=True, ignore_case=True)
+            rx = compile_user_regex(value) if value else None
+            if rx is not None and rx.pattern != value:
+                self.notify(f"not a valid regex, searching the text {value!r}", timeout=4)
+            self.log_view.set_search(rx)
             # forward from the cursor, else the latest match above it (a followed log's cursor
             # sits on the last line)
             if value and self.log_view.next_match() is None:
@@ -244,9 +253,8 @@ class LogsPane(Vertical):
 
     def action_export(self) -> None:
         view = self.log_view
-        lines = self.model.lines_for_export(view.source, view.marks)
-        what = f"{len(view.marks)} marked line(s)" if view.marks else f"{len(lines)} line(s) in view"
-        self.post_message(ExportRequested(lines, what))
+        what = f"{len(view.marks)} marked line(s)" if view.marks else f"{len(view.source)} line(s)"
+        self.post_message(ExportRequested(view.source, sorted(view.marks), what))
 
     def action_replay(self, action: str) -> None:
         self.post_message(ReplayControl(action))

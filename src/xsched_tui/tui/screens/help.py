@@ -13,7 +13,7 @@ HELP = """\
 
 Tells you whether XSched is **actually scheduling**, not just loaded.
 
-## Keys
+## Checks tab
 
 | Key | Action |
 |---|---|
@@ -25,6 +25,24 @@ Tells you whether XSched is **actually scheduling**, not just loaded.
 | `ctrl+p` | command palette |
 | `?` | this help |
 | `q` | quit (stops every process xsched-tui started) |
+
+## Logs tab
+
+| Key | Action |
+|---|---|
+| `1` `2` `3` `4` | ERRO only / WARN and worse / INFO and worse / everything |
+| `/` | search (regex; invalid ones are searched as text), `n` / `N` next / previous |
+| `&` / `!` | show only / hide lines matching a regex |
+| `x` | clear filters and search |
+| `e` / `E` | next / previous warning or error |
+| `enter` on a source | that process only; `a`: all sources merged by time |
+| `f` | follow the end / stop following |
+| `m` | mark a line; `w` exports marked lines (or the whole view) |
+| `p`, `+` / `-`, `.` / `,` | replay: pause, faster / slower, +10 s / -10 s |
+| `tab` | sources table / log |
+
+The headline strip shows what matters most: a preload that failed, the app-managed scheduler,
+a process that ended with a scheduler but **0 XQueues** (it ran exactly like native).
 
 ## Statuses
 
