@@ -170,7 +170,7 @@ class LogModel:
         for s in batch.sources:
             if self.sources.get(s.id) != s:
                 self.sources[s.id] = s
-                self.labels[s.id] = s.label
+                self.labels[s.id] = s.label.rsplit("/", 1)[-1]  # the gutter is narrow
                 sources_changed = True
         for st in batch.stats:
             if self.stats.get(st.source_id) != st:
