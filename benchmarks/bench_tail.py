@@ -9,7 +9,8 @@
     ``--seconds`` (XSched-format lines: 80 % INFO, 15 % DEBG, 4 % WARN, 1 % ERRO). CPU % of one
     core of this process (reading + parsing + batching, no UI) per 1 s sample, budget <= 50 %
     (the app's share is measured elsewhere); write-to-delivery latency (the writer puts its
-    ``time.time()`` in each line, measured at ``on_batch`` on every 25th entry), budget p95 <= 250 ms.
+    ``time.time()`` in each line, measured at ``on_batch`` on every 25th entry), budget p95 <= 250 ms;
+    and how much of that CPU the cyclic garbage collector took (gc.callbacks, any thread).
 (b') with --hub-only: (b) again with LogParser replaced by a stub, to separate the hub's own cost
     (read, split, number, store, deliver, watchfiles) from parsing.
 (c) catch-up ceiling: 64 files written beforehand and read from their start: lines per wall second
@@ -21,6 +22,7 @@ CPU is ``time.process_time()`` (all threads of this process); the writer's CPU i
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -144,6 +146,35 @@ class _StubParser:
         return []
 
 
+class GcClock:
+    """Time spent in the cyclic garbage collector (any thread of this process), per generation."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._t0 = 0.0
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._cb)
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            g = info["generation"]
+            self.count[g] += 1
+            self.seconds[g] += time.perf_counter() - self._t0
+
+    def fmt(self, seconds: float) -> str:
+        return (f"{100 * sum(self.seconds) / seconds:.1f} % of a core in "
+                f"{'/'.join(map(str, self.count))} collections of generation 0/1/2 "
+                f"({'/'.join(f'{1000 * t:.0f}' for t in self.seconds)} ms)")
+
+
 def busy(nfiles: int, seconds: float, rate: float, stub_parser: bool = False) -> dict:
     lat: list[float] = []
     entries = [0]
@@ -183,7 +214,8 @@ def busy(nfiles: int, seconds: float, rate: float, stub_parser: bool = False) ->
             w.stdout.readline()  # "ready"
             w.stdin.write("go\n")
             w.stdin.flush()
-            cpu = cpu_samples(seconds)
+            with GcClock() as gcc:
+                cpu = cpu_samples(seconds)
             written, elapsed = w.stdout.readline().split()
             w.wait(30)
             end = time.monotonic() + 10
@@ -196,6 +228,7 @@ def busy(nfiles: int, seconds: float, rate: float, stub_parser: bool = False) ->
                 "rate": int(written) / float(elapsed),
                 "delivered": entries[0],
                 "skipped": skipped[0],
+                "gc": gcc.fmt(seconds),
             }
         finally:
             if w.poll() is None:
@@ -258,12 +291,14 @@ def main() -> None:
     print(f"(b) {a.files} files, writer at {r['rate']:.0f} lines/s for {a.seconds:.0f} s "
           f"({r['written']} lines; delivered {r['delivered']}, skipped {r['skipped']}):")
     print(f"    ingest CPU {r['cpu'].fmt('% of a core')}  budget <= 50 %")
+    print(f"    of which the garbage collector: {r['gc']}")
     print(f"    write->on_batch latency {r['lat'].fmt('ms', scale=1000)}  budget p95 <= 250 ms")
     if a.hub_only:
         r = busy(a.files, a.seconds, a.rate, stub_parser=True)
         print(f"(b') the same with the parser stubbed out (the hub's own cost: read, split, number, "
               f"store, deliver; {r['rate']:.0f} lines/s, skipped {r['skipped']}):")
         print(f"    CPU {r['cpu'].fmt('% of a core')}; latency (every 25th line) n/a")
+        print(f"    of which the garbage collector: {r['gc']}")
     try:
         load = os.getloadavg()
         print(f"load average during the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "

@@ -554,6 +554,38 @@ _PREFIX = re.compile(
     r"|utilization of process \(?(\d+)\)? set to (-?\d+)$)|)"  # 10-11
 )
 _prefix_match = _PREFIX.match
+# The same match for LogParser's hot loop, which only ever sees clean ASCII lines (so re.ASCII
+# changes nothing; "(?:X|)" is just faster than "(?:X)?" in re). Group 1 is the whole head before
+# the sub-second digits (level, tid and second: shared by many lines, so parsed once, into _HEADS),
+# 2 the digits, 3-9 the three frequent messages (lastindex 5 created, 4 destroyed, 7 set priority,
+# 9 utilization) and otherwise 10 the message's first word (lastindex 10: the _DISPATCH key).
+_HOT = re.compile(
+    r"\[((?:XSCHED |)(?:ERRO|WARN|INFO|DEBG) @ T ?\d+ @ \d\d:\d\d:\d\d)\.(\d{1,9})\] ?"
+    r"(?:(?=XQueue \((?:0x|)([0-9a-fA-F]+)\) from process \(?(\d+)\)? (?:(c)reated|destroyed)$"  # 3-5
+    r"|set priority (-?\d+) for XQueue (?:0x|)([0-9a-fA-F]+)$"  # 6-7
+    r"|utilization of process \(?(\d+)\)? set to (-?\d+)$)|(?=([^ ]*)))",  # 8-9 | 10
+    re.ASCII,
+)
+_hot_match = _HOT.match
+_HEAD = re.compile(r"(?:XSCHED )?(ERRO|WARN|INFO|DEBG) @ T ?(\d+) @ (\d\d:\d\d:\d\d)")
+_HEADS: dict[str, tuple[Level, int, int]] = {}  # head -> (level, tid, microseconds of the second)
+
+
+def _head(head: str) -> tuple[Level, int, int]:
+    """Parse (and remember) a head captured by _HOT's group 1 (so _HEAD matches it)."""
+    lvl, tid, hms = _HEAD.fullmatch(head).groups()  # type: ignore[union-attr]
+    v = (_XLEVEL[lvl], int(tid), _hms_us(hms))
+    if len(_HEADS) >= 4096:
+        _HEADS.clear()
+    _HEADS[head] = v
+    return v
+
+
+_CHUNK_LINES = 4096  # feed_many works on at most this many lines at a time (bounded temporaries)
+# bytes.translate table: printable ASCII and "\n" map to themselves, every other byte to 0x80, so
+# that ``.isascii()`` of the result says "clean" (no control, DEL, ANSI escape, CR, tab or non-ASCII).
+_UNCLEAN_TO_HIGH = bytes(b if 0x20 <= b < 0x7F or b == 0x0A else 0x80 for b in range(256))
+_UNCLEAN_LINE = _UNCLEAN_TO_HIGH.replace(b"\n", b"\x80")  # the same for one line: "\n" is unclean
 _HMS_US: dict[str, int] = {}  # "HH:MM:SS" -> microseconds since midnight (many lines share a second)
 
 
@@ -1138,6 +1170,32 @@ def _xsched(m: re.Match[str], s: str, raw_len: int, truncated: bool, lineno: int
                        tag, fields, (), raw_len, truncated, lineno, ts, ansi)
 
 
+def _clean_chunk(lines: list[Any]) -> list[str] | None:
+    """The lines as str when every one is clean (printable ASCII, no CR/LF in it; bytes or str,
+    not mixed), with a few C calls over the whole chunk; None otherwise (or when empty)."""
+    if not lines:
+        return None
+    t = type(lines[0])
+    try:
+        if t is bytes:
+            joined = b"\n".join(lines)
+        elif t is str:
+            text = "\n".join(lines)
+            if not text.isascii():
+                return None
+            joined = text.encode("ascii")
+        else:
+            return None
+    except (TypeError, ValueError, BufferError):  # mixed types, odd buffers: line by line
+        return None
+    if not joined.translate(_UNCLEAN_TO_HIGH).isascii():
+        return None
+    strs = joined.decode("ascii").split("\n")
+    if len(strs) != len(lines):  # a line held "\n" (several lines in one item): feed() splits it
+        return None
+    return strs
+
+
 def _parse(line: Any, lineno: int | None, cpats: _Compiled, clock: LogParser | None) -> LogRecord:
     if type(line) is str and len(line) <= MAX_PARSE:
         raw_len = len(line)
@@ -1161,8 +1219,11 @@ def _safe_parse(line: Any, lineno: int | None, cpats: _Compiled, clock: LogParse
             text = _clean(line)[0]
         except Exception:
             text = ""
-        return LogRecord(Kind.PLAIN, text, message=f"(parse error: {type(e).__name__})",
-                         lineno=lineno)
+        return _error_record(text, e, lineno)
+
+
+def _error_record(text: str, e: Exception, lineno: int | None) -> LogRecord:
+    return LogRecord(Kind.PLAIN, text, message=f"(parse error: {type(e).__name__})", lineno=lineno)
 
 
 def parse_line(line: str | bytes, lineno: int | None = None,
@@ -1304,32 +1365,197 @@ class LogParser:
         return out
 
     def feed_many(self, lines: Iterable[str | bytes]) -> list[LogRecord]:
-        """feed() every line; returns the records complete so far (call flush() at the end)."""
+        """feed() every line; returns the records complete so far (call flush() at the end).
+
+        Fast path (the live tail's chunks): a chunk of clean lines (printable ASCII, no terminator:
+        what :class:`~xsched_tui.core.logsources.FileTailer` produces) is checked, decoded and split
+        with a few C calls over the whole chunk and parsed in one loop (:meth:`_run`); any other
+        line goes through :meth:`feed`, with the same result either way."""
+        if type(lines) is not list:
+            lines = list(lines)
         out: list[LogRecord] = []
-        app = out.append
-        cpats = self._cpats
-        for line in lines:
-            if self._group is None and type(line) is str:
-                i = line.find("\n")
-                if i < 0 or i == len(line) - 1:
-                    n = self._lineno = self._lineno + 1
-                    try:
-                        # _parse inlined for the common case: a clean XSched line
-                        s = line.rstrip("\r\n")
-                        m = _prefix_match(s) if len(s) <= MAX_PARSE and s.isprintable() else None
-                        if m is not None:
-                            rec = _xsched(m, s, len(line), False, n, False, cpats, self)
-                        else:
-                            rec = _parse(line, n, cpats, self)
-                    except Exception:
-                        rec = _safe_parse(line, n, cpats, self)
-                    if rec.kind is _K_TRACEBACK:
-                        self._group = [rec]
-                    else:
-                        app(rec)
-                    continue
-            out.extend(self.feed(line))
+        n = len(lines)
+        step = _CHUNK_LINES
+        for i in range(0, n, step):
+            chunk = lines[i : i + step] if n > step else lines
+            strs = _clean_chunk(chunk)
+            if strs is not None:
+                self._run(strs, out)
+            else:
+                self._mixed(chunk, out)
         return out
+
+    def _mixed(self, lines: list[Any], out: list[LogRecord]) -> None:
+        """feed_many for a chunk that is not all clean: runs of clean lines (printable ASCII, the
+        same line terminator) go to :meth:`_run`, every other line to :meth:`feed`."""
+        run: list[str] = []
+        run_extra = 0
+        for line in lines:
+            t = type(line)
+            if t is str and line.isascii():
+                b = line.encode("ascii")
+            elif t is bytes:
+                b = line
+            else:
+                b = None
+            if b is not None and len(b) <= MAX_PARSE and b.find(b"\n") in (-1, len(b) - 1):
+                body = b.rstrip(b"\r\n")
+                if body.translate(_UNCLEAN_LINE).isascii():
+                    extra = len(b) - len(body)
+                    if extra != run_extra and run:
+                        self._run(run, out, run_extra)
+                        run = []
+                    run_extra = extra
+                    run.append(body.decode("ascii"))
+                    continue
+            if run:
+                self._run(run, out, run_extra)
+                run = []
+            out.extend(self.feed(line))
+        if run:
+            self._run(run, out, run_extra)
+
+    def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
+        """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
+        (raw_len is len + extra). The hot loop: _parse, _xsched and the grouping of _one inlined
+        for an XSched line."""
+        app = out.append
+        match = _hot_match
+        head_get = _HEADS.get
+        dispatch_get = _DISPATCH.get
+        onew = object.__new__
+        mut = _new_record
+        xkind = _K_XSCHED
+        mut_other = _new_other
+        new_prio = _new_prio
+        new_created = _new_created
+        new_destroyed = _new_destroyed
+        new_util = _new_util
+        cpats = self._cpats
+        group = self._group
+        n = self._lineno
+        last = self._last_tod
+        regular = self._regular
+        cur_mid = self._cur_mid
+        half = _HALF_DAY_US
+        max_parse = MAX_PARSE
+        synced = False  # True while self's clock is newer than the locals (a call into self)
+        for s in strs:
+            n += 1
+            try:
+                raw_len = len(s)
+                m = match(s) if raw_len <= max_parse else None
+                raw_len += extra
+                if m is None or cpats:  # not XSched, too long, or custom patterns: the general path
+                    self._lineno = n
+                    self._last_tod = last
+                    synced = True
+                    truncated = len(s) > max_parse
+                    if truncated:
+                        s = s[:max_parse]
+                    # _HOT and _PREFIX match the same ASCII lines: no second try when _HOT failed.
+                    xm = _prefix_match(s) if m is not None or truncated else None
+                    if xm is None:
+                        rec = _other(s, raw_len, truncated, n, False, cpats)
+                    else:
+                        rec = _xsched(xm, s, raw_len, truncated, n, False, cpats, self)
+                    last = self._last_tod
+                    regular = self._regular
+                    cur_mid = self._cur_mid
+                    synced = False
+                    if group is None:
+                        if rec.kind is _K_TRACEBACK:
+                            self._group = group = [rec]
+                        else:
+                            app(rec)
+                    elif rec.kind is _K_XSCHED:
+                        app(rec)  # another thread wrote into the middle of a traceback
+                    else:
+                        out.extend(self._grouping(group, rec))
+                        group = self._group
+                    continue
+                head, frac, xq, pid, _c, prio, pxq, upid, util, word = m.groups()
+                h3 = head_get(head)
+                if h3 is None:
+                    h3 = _head(head)
+                level, tid, tod = h3
+                tod += int(frac) if len(frac) == 6 else int((frac + "00000")[:6])
+                msg = s[m.end():]
+                li = m.lastindex
+                src_file = src_line = None
+                fields: tuple[tuple[str, str], ...] = ()
+                if li == 10:
+                    if " @ " in msg:
+                        msg, src_file, src_line = _split_src(msg)
+                    h = dispatch_get(word)
+                    event = None
+                    if h is not None:
+                        try:
+                            event = h(msg)
+                        except (ValueError, OverflowError):  # absurd numbers: keep the line
+                            event = None
+                    if event is None:
+                        event = onew(mut_other)
+                        event.message = msg
+                        event.__class__ = Other
+                    elif type(event) is Result:
+                        fields = event.fields
+                elif li == 7:
+                    event = new_prio(int(prio), int(pxq, 16))
+                elif li == 5:
+                    event = new_created(int(xq, 16), int(pid))
+                elif li == 4:
+                    event = new_destroyed(int(xq, 16), int(pid))
+                else:
+                    event = new_util(int(upid), int(util))
+                if last is not None and regular and last - half <= tod <= last + half:
+                    if tod > last:
+                        last = tod
+                    ts = cur_mid + tod / 1e6
+                else:
+                    self._last_tod = last
+                    synced = True
+                    ts = self._stamp(tod)
+                    last = self._last_tod
+                    regular = self._regular
+                    cur_mid = self._cur_mid
+                    synced = False
+                r = onew(mut)
+                r.kind = xkind
+                r.text = s
+                r.level = level
+                r.tid = tid
+                r.tod_us = tod
+                r.message = msg
+                r.src_file = src_file
+                r.src_line = src_line
+                r.event = event
+                r.tag = None
+                r.fields = fields
+                r.lines = ()
+                r.raw_len = raw_len
+                r.truncated = False
+                r.lineno = n
+                r.timestamp = ts
+                r.ansi = False
+                r.__class__ = LogRecord
+                app(r)
+            except Exception as e:  # a parser bug must not kill a tail; keep the text
+                self._lineno = n
+                if synced:
+                    last = self._last_tod
+                    regular = self._regular
+                    cur_mid = self._cur_mid
+                    synced = False
+                rec = _error_record(s, e, n)
+                group = self._group
+                if group is None:
+                    app(rec)
+                else:
+                    out.extend(self._grouping(group, rec))
+                    group = self._group
+        self._lineno = n
+        self._last_tod = last
 
     def flush(self) -> list[LogRecord]:
         """Return whatever is held (an unfinished traceback)."""

@@ -43,6 +43,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import fnmatch
+import gc
 import heapq
 import os
 import re
@@ -52,8 +53,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import count, repeat
-from operator import attrgetter
+from itertools import compress, count, repeat
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, NamedTuple
 
 from xsched_tui.core.headlines import (
@@ -111,7 +112,10 @@ HOT_SECONDS = 2.0  # s: a file that produced data this recently is read every ti
 RATE_WINDOW = 5  # s: lines_per_s is measured over this window
 IDLE_POLL = 0.25  # s: poll fallback, idle files (<= 4 Hz)
 DIR_POLL = 1.0  # s: poll fallback, folder listings
-WATCH_STEP_MS = 30  # watchfiles: yield after this much quiet...
+# watchfiles: yield after this much quiet... (its thread also wakes this often while idle: 50 ms is
+# ~0.14 % of a core for the idle watcher, 30 ms ~0.25 %; the first line after a quiet spell is seen
+# ~60 ms after its write instead of ~35 ms; busy files are read every tick without waiting for it)
+WATCH_STEP_MS = 50
 WATCH_DEBOUNCE_MS = 100  # ...or after this long at most
 
 _DIR_POLLED = object()  # marker in the watcher table: this folder is polled
@@ -1328,10 +1332,9 @@ class LogHub:
                 self._changed = True
         if lines:
             p = self._parser(s, t.mtime)
-            recs = p.feed_many(lines)
             s.fed_since_flush = True
             self._count_rate(s, len(lines), now)
-            self._accept(s, recs, now)
+            self._feed(s, p, lines, now)
         elif "deleted" in r.events and s.parser is not None:
             self._accept(s, s.parser.flush(), now)
 
@@ -1360,10 +1363,9 @@ class LogHub:
             note = s.end_note if not s.ended and not more else None
         p = self._parser(s, None)
         if lines:
-            recs = p.feed_many(lines)
             s.fed_since_flush = True
             self._count_rate(s, len(lines), now)
-            self._accept(s, recs, now)
+            self._feed(s, p, lines, now)
         if note is not None:
             self._accept(s, p.flush(), now)
             s.fed_since_flush = False
@@ -1372,6 +1374,19 @@ class LogHub:
                 self._notices.append(f"{s.info.label}: {note}")
                 self._changed = True
         return more
+
+    def _feed(self, s: _Src, p: LogParser, lines: list, now: float) -> None:
+        """Parse and accept ``lines`` a few hundred at a time. Each line makes three GC-tracked
+        objects (record, event, entry) and, once a ring is full, storing them frees as many: in
+        steps below the collector's first threshold the young generation never fills, so nothing
+        is collected or promoted (one 600-line step instead costs ~2x in collections)."""
+        threshold = gc.get_threshold()[0]  # 0: automatic collection is off
+        step = max(32, threshold // 5) if threshold else len(lines)
+        if len(lines) <= step:
+            self._accept(s, p.feed_many(lines), now)
+            return
+        for i in range(0, len(lines), step):
+            self._accept(s, p.feed_many(lines[i : i + step]), now)
 
     def _count_rate(self, s: _Src, n: int, now: float) -> None:
         sec = int(now)
@@ -1385,43 +1400,61 @@ class LogHub:
         s.last_data = now
 
     def _accept(self, s: _Src, recs: list[LogRecord], now: float) -> None:
-        """Number, count and store records; pid attribution and headlines (worker thread)."""
+        """Number, count and store records; pid attribution and headlines (worker thread).
+
+        Per-record work is done by C-level passes (map/count/compress); only the few records
+        that can matter (a typed event, a warning or an error) are looked at one by one."""
         if not recs:
             return
         sid = s.info.id
+        n = len(recs)
         seq = s.seq
+        # The ring and the outbox share these tuples: in a steady state, appending to a full ring
+        # frees as many GC-tracked objects as were just made, so the collector seldom runs.
         entries = list(map(_tuple_new, repeat(LogEntry), zip(repeat(sid), count(seq + 1), recs)))
-        s.seq = seq + len(recs)
+        s.seq = seq + n
         levels = list(map(_get_level, recs))
         warn = levels.count(_WARN)
         err = levels.count(_ERRO)
-        trunc = sum(map(_get_truncated, recs))
-        # Most lines are XSched INFO/DEBG messages without a typed event, or plain text: skip them
-        # (a chunk of only those is recognised with C-level counts).
-        if not warn and not err and list(map(type, map(_get_event, recs))).count(Other) == len(recs):
-            interesting = []
+        trunc = list(map(_get_truncated, recs)).count(True)
+        types = list(map(type, map(_get_event, recs)))
+        n_other = types.count(Other)
+        # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
+        # records with another event type (or none) plus every warning and error, in order.
+        if not warn and not err and n_other == n:
+            cand: list[LogRecord] = []
         else:
-            interesting = [r for r in recs if r.kind is not _PLAIN and not (
-                type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
+            idx = list(compress(range(n), map(is_not, types, repeat(Other)))) if n_other != n else []
+            for lv, k in ((_WARN, warn), (_ERRO, err)):
+                i = -1
+                for _ in range(k):
+                    i = levels.index(lv, i + 1)
+                    idx.append(i)
+            if warn or err:
+                idx = sorted(set(idx))
+            cand = [recs[i] for i in idx]
+        interesting = [r for r in cand if r.kind is not _PLAIN and not (
+            type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
         with self._lock:
             if s.removed:
                 return
-            s.lines += len(recs)
+            s.lines += n
             s.warnings += warn
             s.errors += err
             s.truncated += trunc
             ring = s.ring
             before = len(ring)
             ring.extend(entries)
-            over = before + len(entries) - len(ring)
+            over = before + n - len(ring)
             if over > 0:
                 s.dropped += over
             out = self._outbox
             before = len(out)
             out.extend(entries)
-            over = before + len(entries) - len(out)
+            over = before + n - len(out)
             if over > 0:
                 self._skipped += over
+            found: list[Headline] = []
             for r in interesting:
                 ev = r.event
                 if ev is not None and (not s.pid_final or s.info.role is None):
@@ -1433,9 +1466,40 @@ class LogHub:
                         or r.kind in _HL_KINDS):
                     h = headline_for(r, s.info)
                     if h is not None:
-                        h = self._book.add(h)
-                        self._new_headlines[h.key] = h
+                        found.append(h)
+            if found:
+                self._add_headlines(found)
             self._changed = True
+
+    def _add_headlines(self, found: list[Headline]) -> None:
+        """book.add() every headline in order (lock held). A warning repeated 1000 times in one
+        batch is added once with its count (the same book state as 1000 adds: count summed,
+        latest timestamp), unless the book could evict within this batch."""
+        book = self._book
+        new = self._new_headlines
+        if len(found) == 1:
+            h = book.add(found[0])
+            new[h.key] = h
+            return
+        groups: dict[tuple[str, str], list] = {}
+        for h in found:
+            g = groups.get(h.key)
+            if g is None:
+                groups[h.key] = [h, h.count, h.timestamp]
+            else:
+                g[1] += h.count
+                if h.timestamp is not None:
+                    g[2] = h.timestamp
+        if len(book) + len(groups) > book.limit:  # evictions would depend on the add order
+            for h in found:
+                h = book.add(h)
+                new[h.key] = h
+            return
+        for key, (h, total, ts) in groups.items():
+            if total != h.count:
+                h = dataclasses.replace(h, timestamp=ts, count=total)
+            h = book.add(h)
+            new[key] = h
 
     def _attribute(self, s: _Src, r: LogRecord, ev: object) -> None:
         """pid (and role) from content (lock held). xserver logs name their clients: never take
