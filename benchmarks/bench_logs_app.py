@@ -25,7 +25,8 @@ thread; the hub's worker is usually the busiest other one).
 
 ``--profile FILE`` cProfiles the UI thread during the first (b) and prints its top functions.
 ``--gc-threshold`` starts the app through a wrapper that calls ``gc.set_threshold`` first (an
-experiment for the app's entry point; the app itself never changes the collector's settings).
+experiment; ``cmd_app`` itself sets (10000, 50, 100) since this benchmark showed the defaults stall
+the UI).
 The writer runs in its own process; its CPU is not counted. Other load on the machine inflates CPU %
 and latency: the load average is printed.
 """

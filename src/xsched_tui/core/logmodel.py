@@ -73,7 +73,7 @@ def compile_user_regex(pattern: str) -> re.Pattern[str]:
 
 
 class LogModel:
-    def __init__(self, per_source_max: int = 50_000, merged_max: int = 100_000) -> None:
+    def __init__(self, per_source_max: int = 20_000, merged_max: int = 100_000) -> None:
         self.sources: dict[str, SourceInfo] = {}
         self.stats: dict[str, SourceStats] = {}
         self.labels: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import socket
 from collections.abc import Iterable
@@ -101,6 +102,9 @@ class XSchedApp(App[int]):
             self.action_run_checks()
         self._start_logs()
         self.set_interval(0.5, self._replay_tick)
+        # Startup objects (widgets, modules, parsed stylesheets) live until exit: keep them out
+        # of every later collection.
+        self.call_after_refresh(gc.freeze)
 
     # -- logs ------------------------------------------------------------------------------
     def _hub_batch(self, batch) -> None:  # the hub's thread
