@@ -162,9 +162,9 @@ class App:
     """The app in a pty, its output drained by a thread: bytes counted, markers timed."""
 
     def __init__(self, logs: str, gc_threshold: tuple[int, ...] | None = None,
-                 profile: str | None = None) -> None:
+                 profile: str | None = None, extra: tuple[str, ...] = ()) -> None:
         self.logs = logs
-        args = ["--results", os.path.join(logs, ".results"), "--probe-timeout", "5",
+        args = ["--results", os.path.join(logs, ".results"), "--probe-timeout", "5", *extra,
                 "app", "--logs", logs]
         if gc_threshold or profile:
             code = ["import sys"]

@@ -44,7 +44,7 @@ def recorded_batch(scenario: str = "misconfigured") -> LogBatch:
 class LogsSnapshotApp(XSchedApp):
     def __init__(self) -> None:
         super().__init__(replace(Config(), results="/tmp/xsched-tui-snap"), specs=[],
-                         hostname="gpu-host", autorun=False, start_tab="tab-logs")
+                         hostname="gpu-host", autorun=False, start_tab="tab-logs", poll=False)
 
     def _start_logs(self) -> None:  # no hub: one fixed batch instead
         from xsched_tui.tui.panes.logs import LogsPane

@@ -42,9 +42,22 @@ def fixed_specs() -> list[CheckSpec]:
     ]
 
 
+class _SnapApp(XSchedApp):
+    """Measured durations vary with machine load; a snapshot must not (they are shown as 0)."""
+
+    def post_message(self, message) -> bool:
+        from xsched_tui.tui.messages import CheckFinished, ChecksDone
+
+        if isinstance(message, CheckFinished):
+            message = CheckFinished(replace(message.result, duration_s=0.0))
+        elif isinstance(message, ChecksDone):
+            message = ChecksDone(replace(message.summary, duration_s=0.0))
+        return super().post_message(message)
+
+
 def make_app(tmp_results: str = "xsched-results") -> XSchedApp:
     cfg = replace(Config(), results=tmp_results, python="/usr/bin/python3")
-    return XSchedApp(cfg, specs=fixed_specs(), hostname="gpu-host")
+    return _SnapApp(cfg, specs=fixed_specs(), hostname="gpu-host", poll=False)
 
 
 app = make_app()

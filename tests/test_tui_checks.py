@@ -110,7 +110,7 @@ async def test_quit_during_a_running_check_stops_its_child_at_once():
         return Outcome(Status.FAIL, st.describe())
 
     app = XSchedApp(replace(Config(), results="/tmp/xsched-tui-q"), hostname="h",
-                    specs=[CheckSpec("probe", "Live probe", hangs, live=True)])
+                    specs=[CheckSpec("probe", "Live probe", hangs, live=True)], poll=False)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(100):
             if started:

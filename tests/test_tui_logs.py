@@ -16,7 +16,7 @@ from logs_snapshot_app import recorded_batch
 
 def _app(tmp_path, **kw) -> XSchedApp:
     return XSchedApp(replace(Config(), results=str(tmp_path / "res")), specs=[],
-                     hostname="gpu-host", autorun=False, **kw)
+                     hostname="gpu-host", autorun=False, poll=False, **kw)
 
 
 async def _wait(pilot, cond, tries: int = 200) -> None:

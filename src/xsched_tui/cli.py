@@ -105,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="follow this log file too (repeatable; big files are indexed)")
     a.add_argument("--pid", action="append", type=int, metavar="PID", default=[],
                    help="follow /proc/PID/fd/2 of a running process when its stderr is a file")
+
+    from xsched_tui import cli_ps
+
+    ps = sub.add_parser("ps", help="list XSched processes, their trees and XSched facts",
+                        description="Find the XSched processes of this host (libraries in "
+                        "/proc/PID/maps, XSched variables) and xserver, with their descendants. "
+                        "Exit code 0, or 1 when a --pid does not exist.")
+    _common(ps, suppress=True)
+    cli_ps.add_arguments(ps)
+
+    from xsched_tui import cli_xqueues
+
+    xq = sub.add_parser("xqueues", help="list xserver's XQueues (xcli list, with more)",
+                        description="Ask xserver (GET /xqueues) and print its XQueues per process. "
+                        "Exit code 0: fine, 1: clients connected but no XQueue (nothing is "
+                        "scheduled), 2: xserver down or answering garbage.")
+    _common(xq, suppress=True)
+    cli_xqueues.add_arguments(xq)
     return p
 
 
@@ -316,6 +334,13 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
         from xsched_tui.data import samples_dir
 
         replay = str(samples_dir())
+    import gc
+
+    # The log model keeps ~10^5 long-lived records. With CPython's default thresholds the
+    # collector walks all of them often enough to stall the UI for up to a second at 10k lines/s
+    # (benchmarks/bench_logs_app.py: write->screen p95 1.1 s with the defaults, 0.16 s with these).
+    if gc.get_threshold() == (700, 10, 10):  # CPython's defaults: nobody chose otherwise
+        gc.set_threshold(10_000, 50, 100)
     app = XSchedApp(config=cfg, replay=replay, replay_speed=speed, replay_scenario=scenario,
                     log_files=files, log_pids=pids)
     try:
@@ -343,6 +368,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(ns, cfg)
         if ns.command == "logs":
             return cmd_logs(ns, cfg)
+        if ns.command == "ps":
+            from xsched_tui import cli_ps
+
+            return cli_ps.run(ns, cfg)
+        if ns.command == "xqueues":
+            from xsched_tui import cli_xqueues
+
+            return cli_xqueues.run(ns, cfg)
         return cmd_app(cfg, ns)
     except BrokenPipeError:  # `xsched-tui logs ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -147,6 +147,12 @@ def _read(pid: int, what: str, proc_root: str) -> tuple[bytes | None, str | None
     return data, None, None
 
 
+def read_proc_file(pid: int, what: str, proc_root: str = "/proc") -> tuple[bytes | None, str | None,
+                                                                          str | None]:
+    """(data, error sentence, reason) of /proc/PID/<what>; data is None when unreadable."""
+    return _read(pid, what, proc_root)
+
+
 def read_maps(pid: int, proc_root: str = "/proc") -> ProcMaps:
     data, err, reason = _read(pid, "maps", proc_root)
     if data is None:

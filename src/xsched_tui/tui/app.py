@@ -6,6 +6,7 @@ import datetime as _dt
 import gc
 import os
 import socket
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,14 +27,23 @@ from xsched_tui.tui.messages import (
     CheckStarted,
     ExportRequested,
     LogBatchArrived,
+    ProcessesUpdated,
     ReplayControl,
     ReportSaved,
     RerunRequested,
+    ShowLogsRequested,
+    SignalRequested,
+    XQueuesUpdated,
+    XServerActionRequested,
 )
 from xsched_tui.tui.panes.checks import ChecksPane
 from xsched_tui.tui.panes.logs import LogsPane
+from xsched_tui.tui.panes.procs import ProcessesPane
+from xsched_tui.tui.panes.xqueues import XQueuesPane
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
+POLL_S = 1.0  # process refresh and xserver poll period (the issue's 1 Hz)
+DISCOVER_S = 5.0  # whole-host scan for XSched processes ("every few seconds")
 
 
 class XSchedApp(App[int]):
@@ -42,6 +52,8 @@ class XSchedApp(App[int]):
     BINDINGS = [
         Binding("c", "run_checks", "Run checks"),
         Binding("s", "save_report", "Save report"),
+        Binding("right_square_bracket", "cycle_tab(1)", "Next tab"),
+        Binding("left_square_bracket", "cycle_tab(-1)", "Prev tab", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -60,6 +72,7 @@ class XSchedApp(App[int]):
         log_files: list[str] | None = None,
         log_pids: list[int] | None = None,
         start_tab: str | None = None,
+        poll: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -81,6 +94,18 @@ class XSchedApp(App[int]):
         self.player = None
         self.last_export: str | None = None
         self._pending = 0
+        # Processes and XQueues: collectors in worker threads, latest records kept here; a pane
+        # is redrawn when its data changed and it is on screen (or becomes so).
+        from xsched_tui.core.logfacts import LogFacts
+
+        self.poll = poll
+        self.log_facts = LogFacts()
+        self.collector = None
+        self.xq_monitor = None
+        self.proc_snapshot = None
+        self.xq_view = None
+        self._dirty: set[str] = set()
+        self._stop_polls = threading.Event()
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -88,6 +113,10 @@ class XSchedApp(App[int]):
         with TabbedContent(id="tabs"):
             with TabPane("Checks", id="tab-checks"):
                 yield ChecksPane(self.specs, id="checks-pane")
+            with TabPane("Processes", id="tab-procs"):
+                yield ProcessesPane(readonly=self.config.readonly, id="procs-pane")
+            with TabPane("XQueues", id="tab-xq"):
+                yield XQueuesPane(self._xq_address(), readonly=self.config.readonly, id="xq-pane")
             with TabPane("Logs", id="tab-logs"):
                 yield LogsPane(id="logs-pane")
         yield Static(id="status-line")
@@ -95,19 +124,24 @@ class XSchedApp(App[int]):
 
     def on_mount(self) -> None:
         self._update_subtitle()
-        self.query_one(TabbedContent).active = self.start_tab
-        focus = "#log-panel LogView" if self.start_tab == "tab-logs" else "#checks-table"
-        self.call_after_refresh(lambda: self.query_one(focus).focus())
+        self._q(TabbedContent).active = self.start_tab
+        focus = self.FOCUS.get(self.start_tab, "#checks-table")
+        self.call_after_refresh(lambda: self._q(focus).focus())
         if self.autorun:
             self.action_run_checks()
         self._start_logs()
         self.set_interval(0.5, self._replay_tick)
+        if self.poll:
+            self._procs_loop()
+            self._xq_loop()
         # Startup objects (widgets, modules, parsed stylesheets) live until exit: keep them out
         # of every later collection.
         self.call_after_refresh(gc.freeze)
 
     # -- logs ------------------------------------------------------------------------------
     def _hub_batch(self, batch) -> None:  # the hub's thread
+        if self.log_facts.ingest(batch.entries, {s.id: s for s in batch.sources}):
+            self._dirty.add("facts")
         self._pending += 1
         self.post_message(LogBatchArrived(batch))
 
@@ -149,14 +183,14 @@ class XSchedApp(App[int]):
     @on(LogBatchArrived)
     def _on_log_batch(self, msg: LogBatchArrived) -> None:
         self._pending = max(0, self._pending - 1)
-        self.query_one(LogsPane).ingest(msg.batch)
+        self._q(LogsPane).ingest(msg.batch)
 
     def _replay_tick(self) -> None:
         p = self.player
         if p is None:
             return
         state = "finished" if p.finished else ("paused" if p.paused else f"{p.speed:g}x")
-        self.query_one(LogsPane).set_replay_status(
+        self._q(LogsPane).set_replay_status(
             f"REPLAY {p.position:5.1f}/{p.duration:.1f} s {state} (p + - , .)")
 
     @on(ReplayControl)
@@ -201,13 +235,186 @@ class XSchedApp(App[int]):
         self.last_export = path
         self.call_from_thread(self.notify, f"exported {what} to {path}")
 
+    # -- processes and XQueues -----------------------------------------------------------------
+    def _xq_address(self) -> str:
+        if self.replay_path:
+            return "(recorded answers of the replay)"
+        return f"{self.config.xserver_host}:{self.config.xserver_port}"
+
+    @work(thread=True, group="procs", exit_on_error=False, description="process collector")
+    def _procs_loop(self) -> None:
+        from xsched_tui.core.proctree import ProcessCollector
+
+        coll = ProcessCollector(self.config, discover_every=DISCOVER_S)
+        self.collector = coll
+        for pid in self.log_pids:
+            coll.track(pid, origin="pinned")
+        last = None
+        while not self._stop_polls.is_set():
+            snap = coll.refresh()
+            key = (snap.procs, snap.notes, snap.gpu_source)
+            if key != last:  # nothing under test and nothing new: no message, no UI work
+                last = key
+                self.proc_snapshot = snap
+                self.post_message(ProcessesUpdated(snap))
+            self._stop_polls.wait(POLL_S)
+
+    @work(thread=True, group="xq", exit_on_error=False, description="xserver poller")
+    def _xq_loop(self) -> None:
+        from xsched_tui.core.xqmonitor import XQueueMonitor
+        from xsched_tui.core.xserver import XServerClient
+
+        if self.replay_path:
+            from xsched_tui.core.xqrecorded import RecordedXServer, recorded_answers, scenario_at
+
+            def current() -> str | None:
+                p = self.player
+                return scenario_at(p.spans, p.position) if p is not None else None
+
+            client = RecordedXServer(recorded_answers(self.replay_path), current)
+        else:
+            client = XServerClient(self.config.xserver_host, self.config.xserver_port, timeout=1.0)
+        # the pane draws the last 24 polls; a longer ring only costs copying every second
+        mon = XQueueMonitor(client, history=32)  # type: ignore[arg-type]
+        self.xq_monitor = mon
+        last = None
+        while not self._stop_polls.is_set():
+            mon.ingest_log(self.log_facts)
+            snap = self.proc_snapshot
+            if snap is not None:
+                for p in snap.procs:
+                    if p.xsched is not None and p.xsched.priority is not None:
+                        mon.set_env_priority(p.pid, p.xsched.priority)
+            view = mon.poll()
+            key = (view.status, view.message, view.policy, view.queues, view.processes)
+            if key != last:  # an unchanged answer (or the same failure again) is not news
+                last = key
+                self.post_message(XQueuesUpdated(view))
+            self._stop_polls.wait(POLL_S)
+
+    TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs")
+    FOCUS = {"tab-checks": "#checks-table", "tab-procs": "#procs-table", "tab-xq": "#xq-procs",
+             "tab-logs": "#log-panel LogView"}
+
+    def action_cycle_tab(self, step: int) -> None:
+        tabs = self._q(TabbedContent)
+        i = self.TABS.index(tabs.active) if tabs.active in self.TABS else 0
+        tabs.active = self.TABS[(i + step) % len(self.TABS)]
+        target = self.FOCUS[tabs.active]
+        self.call_after_refresh(lambda: self._q(target).focus())
+
+    def _q(self, selector, expect_type=None):
+        """query_one on the main screen, also while a dialog or the help is on top."""
+        base = self.screen_stack[0] if self.screen_stack else self.screen
+        return base.query_one(selector, expect_type) if expect_type else base.query_one(selector)
+
+    def _active_tab(self) -> str:
+        return self._q(TabbedContent).active
+
+    @on(ProcessesUpdated)
+    def _on_procs(self, msg: ProcessesUpdated) -> None:
+        self.proc_snapshot = msg.snapshot
+        self._dirty.add("procs")
+        self._redraw_visible()
+
+    @on(XQueuesUpdated)
+    def _on_xq(self, msg: XQueuesUpdated) -> None:
+        self.xq_view = msg.view
+        self._dirty.update(("xq", "procs"))
+        if self._active_tab() == "tab-xq":  # the Processes tab takes it with its next refresh
+            self._redraw_visible()
+
+    @on(TabbedContent.TabActivated)
+    def _on_tab(self, _e: TabbedContent.TabActivated) -> None:
+        self._dirty.update(("procs", "xq"))
+        self._redraw_visible()
+
+    def _redraw_visible(self) -> None:
+        """Only the pane on screen is drawn; the others catch up when they are shown."""
+        tab = self._active_tab()
+        if tab == "tab-procs" and self._dirty & {"procs", "facts"}:
+            self._dirty -= {"procs", "facts"}
+            model = self._q(LogsPane).model
+            labels = {i.pid: i.label for i in model.sources.values()
+                      if i.pid is not None and i.role != "xserver"}
+            self._q(ProcessesPane).update_data(self.proc_snapshot, self.log_facts.snapshot(),
+                                                      self.xq_view, labels)
+        elif tab == "tab-xq" and "xq" in self._dirty:
+            self._dirty.discard("xq")
+            self._q(XQueuesPane).update_data(self.xq_view, self.log_facts.snapshot())
+
+    @on(SignalRequested)
+    def _on_signal(self, msg: SignalRequested) -> None:
+        import signal as _signal
+
+        name = _signal.Signals(msg.signum).name
+        if self.config.readonly:
+            self.notify("read-only: signals are disabled", severity="warning")
+            return
+        try:
+            os.kill(msg.pid, msg.signum)
+        except ProcessLookupError:
+            self.notify(f"process {msg.pid} has already exited", severity="warning")
+        except PermissionError:
+            self.notify(f"not allowed to signal process {msg.pid} (another user's process)",
+                        severity="error")
+        else:
+            self.notify(f"sent {name} to process {msg.pid}")
+
+    @on(XServerActionRequested)
+    def _on_xserver_action(self, msg: XServerActionRequested) -> None:
+        if self.config.readonly:
+            self.notify("read-only: xserver changes are disabled", severity="warning")
+            return
+        if self.replay_path:
+            self.notify("replay: the recorded xserver cannot be changed", severity="warning")
+            return
+        self._xserver_action(msg.action, dict(msg.args), msg.what)
+
+    @work(thread=True, group="xq-actions", exit_on_error=False, description="xserver action")
+    def _xserver_action(self, action: str, args: dict, what: str) -> None:
+        from xsched_tui.core.xserver import ActionRejected, XServerClient, XServerError
+
+        client = XServerClient(self.config.xserver_host, self.config.xserver_port, timeout=2.0)
+        try:
+            if action == "priority":
+                answers = [client.set_priority(h, args["priority"]) for h in args["handles"]]
+                answer = answers[-1] if answers else "nothing to do"
+            elif action == "utilization":
+                answer = client.set_utilization(handle=args.get("handle"), pid=args.get("pid"),
+                                                utilization=args["utilization"])
+            elif action == "policy":
+                answer = client.set_policy(args["policy"])
+            elif action == "config":
+                answer = client.configure(args["handle"], args["level"], args["threshold"],
+                                          args["batch_size"])
+            else:
+                raise ActionRejected(f"unknown action {action!r}")
+        except (XServerError, ActionRejected) as exc:
+            self.call_from_thread(self.notify, f"{what}: failed: {exc}", severity="error", timeout=8)
+            return
+        self.call_from_thread(self.notify, f"{what}: xserver says {answer}", timeout=6)
+
+    @on(ShowLogsRequested)
+    def _on_show_logs(self, msg: ShowLogsRequested) -> None:
+        logs = self._q(LogsPane)
+        if logs.show_pid(msg.pid):
+            self._q(TabbedContent).active = "tab-logs"
+            self.call_after_refresh(lambda: logs.log_view.focus())
+        else:
+            self.notify(f"no log source is tied to process {msg.pid}: start it from xsched-tui, "
+                        "or follow its log file (app --file, or --pid when its stderr is a file)",
+                        severity="warning", timeout=8)
+
     async def action_quit(self) -> None:
         from xsched_tui.core import runner
 
+        self._stop_polls.set()
         runner.kill_all(grace=1.0)  # the probe's worker returns as soon as its child is gone
         await super().action_quit()
 
     def on_unmount(self) -> None:
+        self._stop_polls.set()
         if self.player is not None:
             self.player.close(timeout=2.0)
         if self.hub is not None:
@@ -222,7 +429,7 @@ class XSchedApp(App[int]):
         self.sub_title = f"{self.hostname} · {plat} · config: {cfg}{replay}"
 
     def _status(self, text: str) -> None:
-        self.query_one("#status-line", Static).update(text)
+        self._q("#status-line", Static).update(text)
 
     # -- checks ----------------------------------------------------------------------------
     def action_run_checks(self) -> None:
@@ -257,17 +464,17 @@ class XSchedApp(App[int]):
 
     @on(ChecksStarted)
     def _on_checks_started(self, msg: ChecksStarted) -> None:
-        self.query_one(ChecksPane).mark_pending(msg.ids)
+        self._q(ChecksPane).mark_pending(msg.ids)
         self._status("running checks…")
 
     @on(CheckStarted)
     def _on_check_started(self, msg: CheckStarted) -> None:
-        self.query_one(ChecksPane).mark_running(msg.check_id)
+        self._q(ChecksPane).mark_running(msg.check_id)
 
     @on(CheckFinished)
     def _on_check_finished(self, msg: CheckFinished) -> None:
         self.results[msg.result.id] = msg.result
-        self.query_one(ChecksPane).set_result(msg.result)
+        self._q(ChecksPane).set_result(msg.result)
         if msg.result.id == "install":
             self._update_subtitle()
 

@@ -64,3 +64,45 @@ class ReplayControl(Message):
     """pause / resume / faster / slower / forward / back / restart."""
 
     action: str
+
+
+@dataclass
+class ProcessesUpdated(Message):
+    """A process-collector snapshot (posted from its worker, about once a second)."""
+
+    snapshot: object  # xsched_tui.core.procrecords.ProcSnapshot
+
+
+@dataclass
+class XQueuesUpdated(Message):
+    """An xserver poll result (posted from its worker, about once a second)."""
+
+    view: object  # xsched_tui.core.xqmonitor.XQView
+
+
+@dataclass
+class SignalRequested(Message):
+    """A pane asks the app to send a signal to a process under test (already confirmed)."""
+
+    pid: int
+    signum: int
+
+
+@dataclass
+class XServerActionRequested(Message):
+    """A pane asks the app to change something in xserver (already confirmed).
+
+    ``action``: "priority" | "utilization" | "policy" | "config"; ``args`` its keyword arguments
+    for the matching ``XServerClient`` method; ``what``: the sentence shown in the result.
+    """
+
+    action: str
+    args: dict
+    what: str
+
+
+@dataclass
+class ShowLogsRequested(Message):
+    """Switch to the Logs tab, scoped to this process."""
+
+    pid: int

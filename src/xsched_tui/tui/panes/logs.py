@@ -18,6 +18,7 @@ from xsched_tui.core.linesource import FileLineSource
 from xsched_tui.core.logindex import LogFileError
 from xsched_tui.core.logmodel import LEVEL_KEYS, LogModel, compile_user_regex
 from xsched_tui.tui.messages import ExportRequested, ReplayControl
+from xsched_tui.tui.widgets.livetable import LiveTable
 from xsched_tui.tui.widgets.logview import LogPanel, LogView
 
 ALL = "__all__"
@@ -62,7 +63,7 @@ class LogsPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="headlines")
         with Vertical(id="logs-body"):
-            table: DataTable = DataTable(id="sources-table", cursor_type="row")
+            table: DataTable = LiveTable(id="sources-table", cursor_type="row")
             yield table
             yield LogPanel(self.model.view(), id="log-panel")
         yield Input(id="log-prompt", placeholder="regex (Enter to apply, Esc to cancel)")
@@ -131,7 +132,7 @@ class LogsPane(Vertical):
                 before = self._cells.get(sid)
                 for i, (col, val) in enumerate(zip(COLUMNS, cells, strict=True)):
                     if before is None or before[i] != val:
-                        t.update_cell(sid, col, val)
+                        t.set_cell(sid, col, val)
                 self._cells[sid] = cells
         for sid in present - set(self.model.sources) - {ALL}:
             t.remove_row(sid)
@@ -144,7 +145,7 @@ class LogsPane(Vertical):
         before_all = self._cells.get(ALL)
         for col, val in totals.items():
             if before_all is None or before_all[COLUMNS.index(col)] != val:
-                t.update_cell(ALL, col, val)
+                t.set_cell(ALL, col, val)
         self._cells[ALL] = [totals.get(c, "") for c in COLUMNS]
 
     def _render_headlines(self) -> None:

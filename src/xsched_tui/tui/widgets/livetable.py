@@ -1,0 +1,105 @@
+"""A DataTable whose cell updates repaint and re-render only what changed.
+
+Textual's ``DataTable.update_cell`` refreshes the whole widget and bumps one counter,
+``_update_count``, that keys every render cache (cells, rows, lines, row order). One changed
+counter then re-renders every visible cell (~0.3 ms each), rebuilds the row order (O(rows) per
+update) and re-sends every row to the terminal. At 1 Hz with a few values changing per row that
+was most of the app's CPU and ~16 KiB/s of terminal output over SSH
+(benchmarks/bench_procs_app.py).
+
+``set_cell`` leaves that counter alone, so every structural change (rows added, cleared,
+sorted, columns...) still invalidates everything exactly as in DataTable. A value change bumps a
+version of its cell and of its row instead, and:
+
+- the cell render cache is keyed by (counter, cell version): other cells stay cached;
+- the row render cache by (counter, row version): other rows stay cached;
+- the row renderables (formatted cell values) by (counter, row version), here;
+- the line cache is cleared (cheap: lines are rebuilt from cached rows);
+- only the cell's region is refreshed, so only it is sent to the terminal.
+
+This leans on DataTable internals (textual>=8,<9 is pinned); tests/test_livetable.py checks the
+drawn text after updates, and without the internals ``set_cell`` falls back to ``update_cell``.
+"""
+
+from __future__ import annotations
+
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets._data_table import CellType, ColumnKey, RowKey
+
+_INTERNALS = ("_data", "_row_locations", "_column_locations", "_update_count", "_line_cache",
+              "_compute_row_renderables")
+
+
+class LiveTable(DataTable):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._cell_ver: dict[tuple[RowKey, ColumnKey], int] = {}
+        self._row_ver: dict[RowKey, int] = {}
+        self._renderables: dict[tuple[int, int, int], object] = {}
+        self._real = 0  # the real _update_count while a version is swapped in
+        self._live_ok = all(hasattr(self, n) for n in _INTERNALS)
+
+    def set_cell(self, row_key: str, column_key: str, value: CellType) -> None:
+        rk, ck = RowKey(row_key), ColumnKey(column_key)
+        if not self._live_ok or rk not in self._row_locations or ck not in self._column_locations:
+            self.update_cell(row_key, column_key, value)  # raises CellDoesNotExist when missing
+            return
+        self._data[rk][ck] = value
+        self._cell_ver[(rk, ck)] = self._cell_ver.get((rk, ck), 0) + 1
+        self._row_ver[rk] = self._row_ver.get(rk, 0) + 1
+        self._line_cache.clear()
+        self.refresh_coordinate(Coordinate(self._row_locations.get(rk), self._column_locations.get(ck)))
+
+    def _count(self) -> int:
+        c = self._update_count
+        return c if isinstance(c, int) else self._real
+
+    def _render_cell(self, row_index: int, column_index: int, *args, **kwargs):
+        if not self._live_ok or row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, *args, **kwargs)
+        real = self._count()
+        rk = self._row_locations.get_key(row_index)
+        ck = self._column_locations.get_key(column_index)
+        saved, self._real = self._update_count, real
+        self._update_count = (real, self._cell_ver.get((rk, ck), 0))  # type: ignore[assignment]
+        try:
+            return super()._render_cell(row_index, column_index, *args, **kwargs)
+        finally:
+            self._update_count = saved
+
+    def _render_line_in_row(self, row_key, *args, **kwargs):
+        if not self._live_ok:
+            return super()._render_line_in_row(row_key, *args, **kwargs)
+        real = self._count()
+        saved, self._real = self._update_count, real
+        self._update_count = (real, self._row_ver.get(row_key, 0))  # type: ignore[assignment]
+        try:
+            return super()._render_line_in_row(row_key, *args, **kwargs)
+        finally:
+            self._update_count = saved
+
+    def _get_row_renderables(self, row_index: int):
+        if not self._live_ok:
+            return super()._get_row_renderables(row_index)
+        real = self._count()
+        rk = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        key = (real, self._row_ver.get(rk, 0) if rk is not None else -1, row_index)
+        got = self._renderables.get(key)
+        if got is None:
+            saved = self._update_count
+            self._update_count = real  # computing them may read the real counter
+            try:
+                got = self._compute_row_renderables(row_index)
+            finally:
+                self._update_count = saved
+            if len(self._renderables) > 4096:  # bounded: stale versions are never asked again
+                self._renderables.clear()
+            self._renderables[key] = got
+        return got
+
+    def clear(self, columns: bool = False):
+        self._cell_ver.clear()
+        self._row_ver.clear()
+        self._renderables.clear()
+        return super().clear(columns)
