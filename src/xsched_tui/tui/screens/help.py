@@ -44,6 +44,30 @@ Tells you whether XSched is **actually scheduling**, not just loaded.
 The headline strip shows what matters most: a preload that failed, the app-managed scheduler,
 a process that ended with a scheduler but **0 XQueues** (it ran exactly like native).
 
+## Processes tab
+
+| Key | Action |
+|---|---|
+| `l` | the highlighted process's logs |
+| `I` / `T` / `K` | SIGINT / SIGTERM / SIGKILL (asks first; off with `--readonly`) |
+| `enter` | hide / show the diagnosis card (FACTS §8 for that process) |
+
+Verdicts: **SCHEDULED** (XQueues exist), **0 XQUEUES** (loaded, nothing scheduled),
+**APP SCHED** (app-managed scheduler: nothing scheduled), **NOT LOADED** (no shim mapped).
+
+## XQueues tab
+
+| Key | Action |
+|---|---|
+| `P` | priority hint: highlighted XQueue, or every XQueue of the highlighted process |
+| `U` | utilisation hint (PUP policy) |
+| `O` | switch xserver's policy |
+| `C` | configure an XQueue (level, threshold, batch size) |
+| `tab` | processes table / XQueues table |
+
+History: `█` ready, `▒` suspended by the policy, `·` idle, one cell per poll.
+`]` / `[` switch tabs anywhere.
+
 ## Statuses
 
 - **PASS**: proven, with the evidence shown.
