@@ -102,6 +102,8 @@ async def test_process_row_card_and_sigterm_after_confirmation(tmp_path, workloa
             assert row[-2].startswith("3")  # XQueues from xserver
             d = pane.diagnoses[proc.pid]
             assert d.scheduling is True
+            _select(table, key)  # the card is the highlighted process's
+            await pilot.pause(0.2)
             card = _text(app.query_one("#proc-card", Static))
             assert "XSched is scheduling this process" in card and "libshimcuda.so" in card
             status = _text(app.query_one("#procs-status", Static))

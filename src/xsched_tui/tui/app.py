@@ -134,6 +134,9 @@ class XSchedApp(App[int]):
         if self.poll:
             self._procs_loop()
             self._xq_loop()
+        # log facts change with the logs (up to 10 batches a second): the visible pane takes
+        # them at most once a second
+        self.set_interval(POLL_S, self._redraw_visible)
         # Startup objects (widgets, modules, parsed stylesheets) live until exit: keep them out
         # of every later collection.
         self.call_after_refresh(gc.freeze)

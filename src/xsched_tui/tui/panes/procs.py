@@ -31,10 +31,11 @@ STATUS_STYLE = {Status.PASS: "bold green", Status.WARN: "bold yellow", Status.FA
                 Status.SKIP: "dim"}
 COLUMNS = ("pid", "proc", "origin", "state", "cpu", "rss", "thr", "age", "xsched", "sched", "prio",
            "xq", "gpu", "verdict")
-COLUMN_SPECS = (("pid", "PID", 12), ("proc", "Process", 22), ("origin", "Origin", 10),
-                ("state", "State", 9), ("cpu", "CPU%", 5), ("rss", "RSS", 6), ("thr", "Thr", 4),
+COLUMN_SPECS = (("pid", "PID", 9), ("proc", "Process", 18), ("origin", "Origin", 7),
+                ("state", "State", 9), ("cpu", "CPU%", 4), ("rss", "RSS", 5), ("thr", "Thr", 3),
                 ("age", "Age", 5), ("xsched", "XSched", 13), ("sched", "Sched", 8),
-                ("prio", "Prio", 5), ("xq", "XQ", 10), ("gpu", "GPU", 10), ("verdict", "Verdict", 10))
+                ("prio", "Prio", 4), ("xq", "XQ", 10), ("gpu", "GPU", 10), ("verdict", "Verdict", 11))
+ORIGIN_SHOWN = {"discovered": "found"}  # the column is narrow; the card says it in full
 _SIGNALS = {"int": signal.SIGINT, "term": signal.SIGTERM, "kill": signal.SIGKILL}
 
 
@@ -312,7 +313,8 @@ class ProcessesPane(Vertical):
         if r.fork_gpu_child:
             name = "⚠ " + name
         cells: list[object] = [
-            f"{indent}{r.pid}", name[:40], r.origin, state, cpu, human_bytes(r.rss),
+            f"{indent}{r.pid}", name[:40], ORIGIN_SHOWN.get(r.origin, r.origin), state, cpu,
+            human_bytes(r.rss),
             "" if r.threads is None else str(r.threads), human_age(r.age_s), _xsched_cell(r),
             _sched_cell(r, lf), _prio_cell(r, lf), _xq_cell(r.pid, lf, self.xq)]
         if gpu:

@@ -176,7 +176,7 @@ class XQueuesPane(Vertical):
             style = _STATUS_STYLE.get(v.status, "bold red")
             if v.reachable:
                 out.append(v.status.upper(), style)
-                if v.latency_s is not None:
+                if v.latency_s is not None and not self.address.startswith("("):  # not recorded
                     out.append(f" · {v.latency_s * 1000:.0f} ms", "dim")
                 if v.policy_name:
                     out.append(f" · policy {v.policy_name}", "bold")
