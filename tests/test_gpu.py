@@ -56,3 +56,45 @@ def test_probe_payload_runs_a_correct_matmul_on_the_gpu(stream):
     mm = steps["matmul"]
     assert mm["ok"] is True and mm["suspect"] is False
     assert mm["device"].startswith("cuda") and mm["stream"] == stream
+
+
+def test_process_collector_sees_the_gpu_memory_of_a_real_cuda_process():
+    """NVML attributes GPU memory to the pid of a real PyTorch process; where the container's
+    PID namespace hides it, the snapshot says so instead of showing nothing."""
+    pytest.importorskip("pynvml", reason="nvidia-ml-py is not installed (pip install xsched-tui[gpu])")
+    import time
+
+    from xsched_tui.core import runner
+    from xsched_tui.core.proctree import ProcessCollector
+
+    code = ("import torch, time\n"
+            "x = torch.empty(512 << 20, dtype=torch.uint8, device='cuda')\n"
+            "y = torch.randn(4096, 4096, device='cuda')\n"
+            "print('ready', flush=True)\n"
+            "while True:\n"
+            "    y = y @ y; y = y / y.norm(); torch.cuda.synchronize()\n")
+    child = runner.Child([sys.executable, "-c", code])
+    try:
+        end = time.monotonic() + 120
+        while "ready" not in child.stdout_lines and time.monotonic() < end and child.running:
+            time.sleep(0.1)
+        assert "ready" in child.stdout_lines, list(child.stderr_lines)[-5:]
+        coll = ProcessCollector(None, gpu="auto")
+        coll.track(child.pid, origin="started", label="matmul")
+        rec = snap = None
+        for _ in range(6):
+            snap = coll.refresh()
+            rec = snap.get(child.pid)
+            if rec is not None and rec.gpu:
+                break
+            time.sleep(0.5)
+        print("gpu source:", snap.gpu_source, "notes:", snap.notes, "record gpu:", rec.gpu if rec else None,
+              "cpu %:", rec.cpu_percent if rec else None)
+        assert snap.gpu_source == "nvml"
+        if rec.gpu:
+            assert sum(u.memory_bytes or 0 for u in rec.gpu) >= 512 << 20
+        else:
+            assert any("PID" in n or "namespace" in n for n in snap.notes), snap.notes
+        coll.close()
+    finally:
+        child.stop(grace=2.0)
