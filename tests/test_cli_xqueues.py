@@ -128,7 +128,53 @@ def test_watch_text_marks_each_poll(default_stream, tmp_path):
 
 @pytest.mark.parametrize(("args", "msg"), [(["--watch", "0"], "--watch must be at least"),
                                             (["--count", "0"], "--count must be 1 or more"),
-                                            (["--watch", "x"], "invalid float value")])
+                                            (["--watch", "x"], "invalid float value"),
+                                            # regression: time.sleep(inf) raised OverflowError
+                                            (["--watch", "inf"], "--watch must be at most"),
+                                            (["--watch", "1e300"], "--watch must be at most")])
 def test_usage_errors_exit_64(tmp_path, args, msg):
     r = xt("xqueues", *args, cwd=tmp_path)
     assert r.returncode == 64 and msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_priority_from_the_clients_environ_when_xserver_is_local(explicit, tmp_path):
+    """Regression: headless xqueues never learned any priority (the PRIO column and the
+    "PRIO*" footnote were unreachable): it now reads XSCHED_AUTO_XQUEUE_PRIORITY of clients
+    running here, and only when the process here has xserver's command line for that pid."""
+    import copy
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XSCHED_")}
+    mine = subprocess.Popen(["sleep", "30"], env={**env, "XSCHED_AUTO_XQUEUE_PRIORITY": "5"})
+    other = subprocess.Popen(["sleep", "31"], env={**env, "XSCHED_AUTO_XQUEUE_PRIORITY": "9"})
+    try:
+        deadline = time.monotonic() + 10
+        for p in (mine, other):  # until exec has replaced the forked python
+            while Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        answers = copy.deepcopy(explicit)
+        body = answers["/xqueues"]
+        qs = []
+        for pid, q in ((mine.pid, body["xqueues"][0]), (other.pid, body["xqueues"][1])):
+            q = dict(q, pid=pid, handle=(q["handle"] & ((1 << 48) - 1)) | ((pid & 0xFFFF) << 48))
+            qs.append(q)
+        body["xqueues"] = qs
+        # xserver's cmdline has a trailing space; the second one is not what runs under that pid
+        body["processes"] = [{"pid": mine.pid, "cmdline": "sleep 30 "},
+                             {"pid": other.pid, "cmdline": "python3 wl.py bg "}]
+        with XServerDouble(answers) as srv:
+            r = xt("xqueues", "--json", "--xserver", f"127.0.0.1:{srv.port}", cwd=tmp_path)
+            t = xt("xqueues", "--xserver", f"127.0.0.1:{srv.port}", cwd=tmp_path)
+    finally:
+        for p in (mine, other):
+            p.kill()
+            p.wait(timeout=10)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    by_pid = {q["pid"]: q for q in doc["queues"]}
+    assert by_pid[mine.pid]["priority"] == 5
+    assert "XSCHED_AUTO_XQUEUE_PRIORITY" in by_pid[mine.pid]["priority_from"]
+    assert by_pid[other.pid]["priority"] is None  # pid here runs another command
+    assert "PRIO*" in t.stdout and " 5* " in t.stdout

@@ -121,6 +121,32 @@ def test_local_scheduler_with_xqueues_is_scheduling(rig):
 
 
 @needs_gcc
+def test_xqueues_made_without_auto_xqueue_in_environ_are_scheduling(rig):
+    """Regression: with XSCHED_AUTO_XQUEUE absent from /proc/PID/environ, the verdict said
+    "will NOT schedule" (scheduling False, FAIL) although its log showed XQueues created."""
+    import sys
+
+    # The environ snapshot lacks XSCHED_AUTO_XQUEUE; the shim (loaded later) sees it ON, as
+    # XSched does when the application sets it or creates XQueues itself.
+    code = ("import ctypes, os, sys, time\n"
+            "os.environ['XSCHED_AUTO_XQUEUE'] = 'ON'\n"
+            "ctypes.CDLL(sys.argv[1]); time.sleep(30)\n")
+    pid = rig.start({"XSCHED_POLICY": "HPF", "XSTD_XQUEUES": "2"}, preload=False,
+                    argv=(sys.executable, "-c", code, str(rig.lib / "libshimcuda.so")))
+    f = rig.wait_facts(pid, lambda f: f.xqueues_created >= 2)
+    assert f is not None and f.xqueues_created == 2
+    rec = rig.record(pid)
+    assert rec.xsched is not None and rec.xsched.shim is not None
+    assert "XSCHED_AUTO_XQUEUE" not in rec.xsched.env
+    d = diagnose(rec, f, None)
+    assert d.scheduling is True, d
+    assert d.verdict.startswith("XSched is scheduling this process"), d.verdict
+    items = {i.id: i for i in d.items}
+    assert items["xqueues"].status is Status.PASS
+    assert items["env"].status is Status.WARN and "creates them itself" in items["env"].finding
+
+
+@needs_gcc
 def test_app_managed_scheduler_is_not_a_pass(rig):
     pid = rig.start({"XSCHED_AUTO_XQUEUE": "ON"})
     f = rig.wait_facts(pid, lambda f: bool(f.scheduler_lines))

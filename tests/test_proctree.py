@@ -383,6 +383,41 @@ def test_shim_changed_since_previous_run_and_hash_cache(spawn, tmp_path):
     assert any("shim changed since the previous run" in n and str(p1.pid) in n for n in xs.notes)
 
 
+@needs_gcc
+def test_shim_changed_note_survives_a_later_mapping_change(spawn, tmp_path):
+    """Regression: the note compared with the latest history entry, which after the first
+    build is this very run, so it vanished as soon as the run's mappings changed (the real
+    driver is dlopen'ed after the shim)."""
+    from doubles.xsched_double import build_double_install
+
+    lib = build_double_install(tmp_path / "x")
+    cuda = fake_cuda(tmp_path / "drv")
+    go = tmp_path / "go"
+    code = ("import ctypes, os, sys, time\n"
+            "while not os.path.exists(sys.argv[1]): time.sleep(0.01)\n"
+            "ctypes.CDLL(sys.argv[2]); time.sleep(30)\n")
+    argv = [PY, "-c", code, str(go), str(cuda)]
+    col = collector(discover_every=float("inf"))
+    p1 = spawn(argv, xsched_env(lib))
+    wait_for(lambda: mapped(p1.pid, "libshimcuda.so"), what="the shim")
+    col.track(p1.pid)
+    col.refresh()
+    os.killpg(p1.pid, signal.SIGKILL)
+    p1.wait(timeout=10)
+    with open(lib / "libshimcuda.so", "ab") as f:
+        f.write(b"\0rebuilt")
+    p2 = spawn(argv, xsched_env(lib))
+    wait_for(lambda: mapped(p2.pid, "libshimcuda.so"), what="the shim")
+    col.track(p2.pid)
+    assert any("shim changed since the previous run" in n
+               for n in col.refresh().get(p2.pid).xsched.notes)
+    go.touch()
+    wait_for(lambda: mapped(p2.pid, str(cuda)), what="the driver")
+    xs = col.refresh().get(p2.pid).xsched
+    assert str(cuda) in xs.runtimes  # the facts were rebuilt ...
+    assert any("shim changed since the previous run" in n and str(p1.pid) in n for n in xs.notes)
+
+
 # -- robustness ---------------------------------------------------------------------------------
 def test_snapshot_is_immutable_and_indexed():
     snap = ProcSnapshot(0.0, (), (), None, 0.0)

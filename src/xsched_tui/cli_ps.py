@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-xsched", action="store_true",
                    help="with --pid: also discover every XSched process and xserver on this host "
                    "(the default without --pid)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="also evaluate FACTS §8 for each XSched process (asks xserver once)")
     p.add_argument("--interval", type=float, default=0.5, metavar="S",
                    help="seconds between the two samples that give CPU%% (default 0.5)")
 
@@ -56,16 +58,56 @@ def run(ns: argparse.Namespace, cfg: Config) -> int:
         col.close()
     for pid in missing:
         print(f"xsched-tui ps: no process with PID {pid} on this host", file=sys.stderr)
+    diags = diagnoses(snap, cfg) if ns.diagnose else {}
     if ns.json:
-        print(json.dumps([record_to_json(r) for r in snap.procs], indent=2))
+        out = []
+        for r in snap.procs:
+            rec = record_to_json(r)
+            if ns.diagnose:
+                d = diags.get(r.pid)
+                rec["diagnosis"] = d.to_json() if d is not None else None
+            out.append(rec)
+        print(json.dumps(out, indent=2))
         for n in snap.notes:
             print(f"xsched-tui ps: note: {n}", file=sys.stderr)
     else:
         print_table(snap, discovered=discover)
+        if ns.diagnose:
+            print_diagnoses(snap, diags)
     return 1 if missing else 0
 
 
+def diagnoses(snap: ProcSnapshot, cfg: Config) -> dict:
+    """FACTS §8 per XSched process, from its /proc facts and one xserver answer (no logs here:
+    the app and the experiment runner add what the process's own log says)."""
+    from xsched_tui.core.diagnose import diagnose
+    from xsched_tui.core.xqmonitor import XQueueMonitor
+    from xsched_tui.core.xserver import XServerClient
+
+    xq = None
+    if any(r.xsched is not None or r.origin == "xserver" for r in snap.procs):
+        mon = XQueueMonitor(XServerClient(cfg.xserver_host, cfg.xserver_port, timeout=0.5))
+        xq = mon.poll()
+    return {r.pid: diagnose(r, None, xq) for r in snap.procs if r.xsched is not None}
+
+
+def print_diagnoses(snap: ProcSnapshot, diags: dict) -> None:
+    for r in snap.procs:
+        d = diags.get(r.pid)
+        if d is None:
+            continue
+        print(f"\n{r.pid} {d.status.value}: {d.verdict}")
+        for it in d.items:
+            if it.status.value in ("FAIL", "WARN"):
+                print(f"  {it.status.value} {it.title}: {it.finding}")
+                if it.fix:
+                    print(f"       fix: {it.fix}")
+
+
 # -- table ----------------------------------------------------------------------------------
+_CONTROL = {c: " " for c in range(32)} | {127: " "}
+
+
 def fmt_age(s: float | None) -> str:
     if s is None:
         return "?"
@@ -117,7 +159,8 @@ def print_table(snap: ProcSnapshot, *, discovered: bool) -> None:
         rows = []
         for r in snap.procs:
             pid = ("  " * (r.depth - 1) + "└ " if r.depth else "") + str(r.pid)
-            cmd = " ".join(r.cmdline) or f"[{r.name}]"
+            # a `python -c` program holds newlines: one table row must stay one line
+            cmd = " ".join(r.cmdline).translate(_CONTROL) or f"[{r.name}]"
             row = [
                 pid, (r.user or "?")[:10], r.state,
                 f"{r.cpu_percent:.1f}" if r.cpu_percent is not None else "-",

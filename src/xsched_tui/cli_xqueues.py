@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the core modules load only when the command runs (cli.py im
 
 EXIT_USAGE = 64
 MIN_WATCH = 0.1  # s: PERFORMANCE.md's refresh floor
+MAX_WATCH = 86400.0  # s: time.sleep() overflows on inf or 1e300
 HTTP_TIMEOUT = 1.0  # s per socket operation (the client adds a total deadline of twice this)
 
 
@@ -96,12 +97,47 @@ def render_text(view: XQView, now: float, width: int = 120) -> str:
     return "\n".join(out)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
+
+
+def env_priorities(view: XQView, asked: set[int], proc_root: str = "/proc") -> dict[int, int]:
+    """``XSCHED_AUTO_XQUEUE_PRIORITY`` of xserver's clients, read from their /proc environ.
+
+    xserver exposes no priorities (FACTS §4.2); without its log (the TUI reads it) the client's
+    own variable is what there is. Each pid is read once (``asked``), and only when the process
+    here has the command line xserver reported for it, so a reused or foreign pid (xserver in
+    another PID namespace) is never given someone else's priority.
+    """
+    from xsched_tui.core import procread, xenv
+
+    out: dict[int, int] = {}
+    for p in view.processes:
+        if p.pid in asked or p.pid <= 0:
+            continue
+        asked.add(p.pid)
+        want = (p.cmdline or "").strip()
+        # xserver shrinks long command lines with a middle "...": those are not compared
+        if want and "..." not in want and \
+                " ".join(procread.read_cmdline(p.pid, proc_root)).strip() != want:
+            continue
+        raw, _err, _reason = procread.read_proc(p.pid, "environ", proc_root, procread.MAX_READ)
+        if not raw:
+            continue
+        prio = xenv.parse_int(procread.interesting_environ(raw).get("XSCHED_AUTO_XQUEUE_PRIORITY"))
+        if prio is not None:
+            out[p.pid] = prio
+    return out
+
+
 def run(ns: argparse.Namespace, cfg: Config) -> int:
     from xsched_tui.core.xqmonitor import XQueueMonitor, verdict, view_to_json
     from xsched_tui.core.xserver import XServerClient
 
     if ns.watch is not None and not ns.watch >= MIN_WATCH:
         print(f"xsched-tui xqueues: --watch must be at least {MIN_WATCH} s", file=sys.stderr)
+        return EXIT_USAGE
+    if ns.watch is not None and not ns.watch <= MAX_WATCH:  # inf: time.sleep() would raise
+        print(f"xsched-tui xqueues: --watch must be at most {MAX_WATCH:g} s", file=sys.stderr)
         return EXIT_USAGE
     if ns.count is not None and ns.count < 1:
         print("xsched-tui xqueues: --count must be 1 or more", file=sys.stderr)
@@ -111,6 +147,9 @@ def run(ns: argparse.Namespace, cfg: Config) -> int:
     watching = count != 1
     client = XServerClient(cfg.xserver_host, cfg.xserver_port, timeout=HTTP_TIMEOUT)
     mon = XQueueMonitor(client)
+    # PIDs in xserver's answer are this host's only when xserver runs here
+    local = cfg.xserver_host.strip("[]").lower() in _LOOPBACK
+    asked: set[int] = set()
     tty = sys.stdout.isatty()
     code = 2
     n = 0
@@ -118,6 +157,10 @@ def run(ns: argparse.Namespace, cfg: Config) -> int:
         while True:
             started = time.monotonic()
             view = mon.poll()
+            if local and view.reachable:
+                for pid, prio in env_priorities(view, asked).items():
+                    mon.set_env_priority(pid, prio)
+                view = mon.view()
             n += 1
             code = verdict(view)[0]
             if ns.json:

@@ -2,7 +2,7 @@
 
 Pure functions over records the collectors already made (a ``ProcRecord`` from the process
 collector, ``ProcLogFacts`` folded from its logs and xserver's, an ``XQView`` from the xserver
-poller): no I/O here, so the card in the TUI, ``xsched-tui ps --diagnose`` and the tests agree.
+poller): no I/O here, so the card in the TUI, the experiment runner and the tests agree.
 
 Every item says what it saw (evidence) and what to do (fix). The overall verdict is the one
 sentence the user came for; it is never PASS unless XQueues exist for the process, because a
@@ -310,6 +310,14 @@ def diagnose(p: ProcRecord, logs: ProcLogFacts | None = None, xq: XQView | None 
                               "multiprocessing.set_start_method('spawn')"))
     libs = items[0]
     sched = _effective(verdict, logs)
+    if scheduling and env_item.status is Status.FAIL and verdict is not None \
+            and verdict.scheduler != "app" and not verdict.auto_xqueue:
+        # auto-XQueue off, yet XQueues exist: the application creates them itself
+        items[1] = env_item = DiagItem(
+            env_item.id, env_item.title, Status.WARN,
+            "XSCHED_AUTO_XQUEUE is not on, but XQueues exist: the application creates them "
+            "itself (XQueue API); work on its other streams is not scheduled",
+            env_item.evidence, env_item.fix)
     if libs.status is Status.FAIL:
         text = "XSched is NOT loaded: " + libs.finding
         scheduling = False
@@ -317,7 +325,10 @@ def diagnose(p: ProcRecord, logs: ProcLogFacts | None = None, xq: XQView | None 
         text = ("XSched is loaded but will NOT schedule: the app-managed scheduler schedules "
                 "nothing unless the app calls XSched itself")
         scheduling = False
-    elif env_item.status is Status.FAIL and verdict is not None and not verdict.schedules:
+    elif env_item.status is Status.FAIL and verdict is not None and not verdict.schedules \
+            and scheduling is not True and sched == verdict.scheduler:
+        # The environ is a snapshot: XQueues seen (the app made them itself) or a scheduler
+        # line that says otherwise outweigh what the environment implies.
         text = "XSched is loaded but will NOT schedule: " + env_item.finding
         scheduling = False
     elif scheduling is False:

@@ -1081,6 +1081,9 @@ class LogHub:
 
     # -- folder watchers ------------------------------------------------------------------------
     def _watch_thread(self, d: _Dir) -> None:
+        from xsched_tui.core.threadname import name_native
+
+        name_native("xs-logwatch")
         wf = self._watchfiles
         assert wf is not None
         try:
@@ -1159,6 +1162,9 @@ class LogHub:
 
     # -- worker ---------------------------------------------------------------------------------
     def _run(self) -> None:
+        from xsched_tui.core.threadname import name_native
+
+        name_native("xs-loghub")
         while True:
             with self._lock:
                 if self._stopping:

@@ -174,6 +174,8 @@ class ProcessCollector:
         """How a process the app started ended (from runner.Child.wait())."""
         with self._lock:
             self._exits[pid] = status
+            while len(self._exits) > 4 * self.max_procs:  # bounded: oldest statuses go first
+                del self._exits[next(iter(self._exits))]
 
     def untrack(self, pid: int) -> None:
         with self._lock:

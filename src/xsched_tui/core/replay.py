@@ -778,6 +778,9 @@ class Player:
 
     # -- thread ----------------------------------------------------------------------------------
     def _run(self) -> None:
+        from xsched_tui.core.threadname import name_native
+
+        name_native("xs-replay")
         try:
             self._restart()
             self._loop()

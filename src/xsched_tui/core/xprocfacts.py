@@ -54,8 +54,8 @@ class FactsContext:
         self.config = config
         self._hashes: dict[tuple[int, int, int, float], str | None] = {}
         self._shim_dirs: dict[str, str | None] = {}
-        # command line -> (pid, start, shim sha) of its latest run, for "shim changed" notes
-        self.history: dict[tuple[str, ...], tuple[int, int, str]] = {}
+        # command line -> (pid, start, shim sha, (pid, shim sha) of the run before it or None)
+        self.history: dict[tuple[str, ...], tuple[int, int, str, tuple[int, str] | None]] = {}
         self.hash_calls = 0  # for tests and the benchmark: how often a file was really hashed
 
     def forget_dirs(self) -> None:
@@ -230,14 +230,20 @@ def build_facts(
     if shim is not None and shim_lf is not None:
         notes.extend(_install_notes(ctx, platform, shim, shim_lf))
         if identity is not None and shim_lf.sha and cmdline:
-            prev = ctx.history.get(cmdline)
-            if prev is not None and prev[:2] != identity and prev[2] != shim_lf.sha:
-                notes.append(f"the shim changed since the previous run of this command (PID "
-                             f"{prev[0]}): sha256 {prev[2]} -> {shim_lf.sha}")
-            if prev is None or prev[:2] != identity:
-                if len(ctx.history) >= MAX_HISTORY:
+            entry = ctx.history.get(cmdline)
+            if entry is None or entry[:2] != identity:
+                # a new run of this command: the run before it is the one to compare with
+                before = (entry[0], entry[2]) if entry is not None else None
+                if entry is None and len(ctx.history) >= MAX_HISTORY:
                     ctx.history.pop(next(iter(ctx.history)))
-                ctx.history[cmdline] = (identity[0], identity[1], shim_lf.sha)
+                entry = ctx.history[cmdline] = (identity[0], identity[1], shim_lf.sha, before)
+            # The same run's facts are rebuilt whenever its mappings change (the real driver
+            # is dlopen'ed later): the note must survive that, so it compares with the stored
+            # previous run, not with the latest entry (which is this run).
+            before = entry[3]
+            if before is not None and before[1] != shim_lf.sha:
+                notes.append(f"the shim changed since the previous run of this command (PID "
+                             f"{before[0]}): sha256 {before[1]} -> {shim_lf.sha}")
 
     return XSchedProcFacts(
         platform=platform,

@@ -260,6 +260,8 @@ class XQueueMonitor:
         """The process's ``XSCHED_AUTO_XQUEUE_PRIORITY`` (from /proc/PID/environ or the launch)."""
         with self._lock:
             self._env_prio[pid] = priority
+            while len(self._env_prio) > MAX_ROWS:  # bounded, oldest first
+                del self._env_prio[next(iter(self._env_prio))]
             self._view = self._build()
 
     # -- output --------------------------------------------------------------------------------

@@ -46,6 +46,20 @@ POLL_S = 1.0  # process refresh and xserver poll period (the issue's 1 Hz)
 DISCOVER_S = 5.0  # whole-host scan for XSched processes ("every few seconds")
 
 
+def _same_process(pid: int, started: float) -> bool:
+    """The pid still belongs to the process that was confirmed (not a reused pid)."""
+    from xsched_tui.core import procread
+
+    boot = procread.boot_time()
+    try:
+        st = procread.read_stat(pid)
+    except procread.Gone:
+        return True  # gone: os.kill will say so
+    if boot is None:
+        return True
+    return abs(boot + st.start / procread.CLK_TCK - started) < 0.5
+
+
 class XSchedApp(App[int]):
     TITLE = "xsched-tui"
     CSS_PATH = [STYLES / "app.tcss"]
@@ -247,7 +261,9 @@ class XSchedApp(App[int]):
     @work(thread=True, group="procs", exit_on_error=False, description="process collector")
     def _procs_loop(self) -> None:
         from xsched_tui.core.proctree import ProcessCollector
+        from xsched_tui.core.threadname import name_native
 
+        name_native("xs-procs")
         coll = ProcessCollector(self.config, discover_every=DISCOVER_S)
         self.collector = coll
         for pid in self.log_pids:
@@ -264,8 +280,11 @@ class XSchedApp(App[int]):
 
     @work(thread=True, group="xq", exit_on_error=False, description="xserver poller")
     def _xq_loop(self) -> None:
+        from xsched_tui.core.threadname import name_native
         from xsched_tui.core.xqmonitor import XQueueMonitor
         from xsched_tui.core.xserver import XServerClient
+
+        name_native("xs-xserver")
 
         if self.replay_path:
             from xsched_tui.core.xqrecorded import RecordedXServer, recorded_answers, scenario_at
@@ -353,6 +372,10 @@ class XSchedApp(App[int]):
         name = _signal.Signals(msg.signum).name
         if self.config.readonly:
             self.notify("read-only: signals are disabled", severity="warning")
+            return
+        if msg.started is not None and not _same_process(msg.pid, msg.started):
+            self.notify(f"process {msg.pid} has exited (its pid now belongs to another process): "
+                        "nothing sent", severity="warning")
             return
         try:
             os.kill(msg.pid, msg.signum)

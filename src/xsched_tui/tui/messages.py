@@ -86,6 +86,7 @@ class SignalRequested(Message):
 
     pid: int
     signum: int
+    started: float | None = None  # the process's start (epoch s) when confirmed: pid reuse check
 
 
 @dataclass

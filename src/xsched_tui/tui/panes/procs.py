@@ -397,7 +397,7 @@ class ProcessesPane(Vertical):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.post_message(SignalRequested(pid, int(sig)))
+                self.post_message(SignalRequested(pid, int(sig), r.started))
 
         self.app.push_screen(ConfirmScreen(
             f"Send {sig.name} to process {pid}?", f"{cmd}\n(origin: {r.origin}, user: {r.user or '?'})"),
