@@ -363,7 +363,9 @@ def test_shim_changed_since_previous_run_and_hash_cache(spawn, tmp_path):
     argv = ["sleep", "29.5"]
     col = collector(discover_every=float("inf"))
     p1 = spawn(argv, xsched_env(lib))
-    wait_for(lambda: mapped(p1.pid, "libshimcuda.so"), what="the shim")
+    # the loader maps the shim's DT_NEEDED libraries one after the other: wait for all three
+    wait_for(lambda: all(mapped(p1.pid, n) for n in ("libshimcuda.so", "libhalcuda.so",
+                                                     "libpreempt.so")), what="the XSched libraries")
     col.track(p1.pid)
     col.refresh()
     calls = col._ctx.hash_calls
