@@ -184,7 +184,7 @@ def test_multiline_command_stays_one_row(tmp_path):
         r = ps("--pid", str(p.pid))
         assert r.returncode == 0, r.stderr
         row = [ln for ln in r.stdout.splitlines() if ln.startswith(str(p.pid))]
-        assert len(row) == 1 and "import time time.sleep(30)" in row[0], r.stdout
+        assert len(row) == 1 and "-c import time time.sleep" in row[0], r.stdout
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
