@@ -56,7 +56,7 @@ def _app(tmp_path, port: int, pid: int, log, readonly: bool = False, tab: str = 
                      log_files=[str(log)], log_pids=[pid])
 
 
-async def _wait(pilot, cond, tries: int = 200) -> None:
+async def _wait(pilot, cond, tries: int = 600) -> None:
     for _ in range(tries):
         if cond():
             return

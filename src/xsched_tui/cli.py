@@ -123,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduled), 2: xserver down or answering garbage.")
     _common(xq, suppress=True)
     cli_xqueues.add_arguments(xq)
+
+    from xsched_tui import cli_experiments
+
+    ov = sub.add_parser("overhead", help="measure XSched's runtime overhead (native vs XSched pairs)",
+                        description="Run the workload as interleaved native/XSched pairs (each a "
+                        "fresh process), drop invalid runs, and judge the median overhead's bootstrap "
+                        "95%% CI against the threshold. Exit code 0: PASS, 1: INCONCLUSIVE, 2: FAIL "
+                        "or no valid pair, 64: bad usage, 130/143: stopped (finished runs kept).")
+    _common(ov, suppress=True)
+    cli_experiments.add_overhead_arguments(ov)
+    rn = sub.add_parser("runs", help="list past experiments, or compare two side by side",
+                        description="List the experiments in the results folder (name, date, "
+                        "verdict, valid/invalid runs); --compare A B prints two side by side.")
+    _common(rn, suppress=True)
+    cli_experiments.add_runs_arguments(rn)
     return p
 
 
@@ -376,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from xsched_tui import cli_xqueues
 
             return cli_xqueues.run(ns, cfg)
+        if ns.command in ("overhead", "runs"):
+            from xsched_tui import cli_experiments
+
+            return (cli_experiments.run_overhead if ns.command == "overhead"
+                    else cli_experiments.run_runs)(ns, cfg)
         return cmd_app(cfg, ns)
     except BrokenPipeError:  # `xsched-tui logs ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -25,6 +25,9 @@ from xsched_tui.tui.messages import (
     ChecksDone,
     ChecksStarted,
     CheckStarted,
+    ExperimentCancelRequested,
+    ExperimentEventArrived,
+    ExperimentRequested,
     ExportRequested,
     LogBatchArrived,
     ProcessesUpdated,
@@ -38,6 +41,7 @@ from xsched_tui.tui.messages import (
 )
 from xsched_tui.tui.panes.checks import ChecksPane
 from xsched_tui.tui.panes.logs import LogsPane
+from xsched_tui.tui.panes.overhead import OverheadPane
 from xsched_tui.tui.panes.procs import ProcessesPane
 from xsched_tui.tui.panes.xqueues import XQueuesPane
 
@@ -120,6 +124,7 @@ class XSchedApp(App[int]):
         self.xq_view = None
         self._dirty: set[str] = set()
         self._stop_polls = threading.Event()
+        self.experiment = None  # the running core.experiment.ExperimentRunner
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,6 +138,8 @@ class XSchedApp(App[int]):
                 yield XQueuesPane(self._xq_address(), readonly=self.config.readonly, id="xq-pane")
             with TabPane("Logs", id="tab-logs"):
                 yield LogsPane(id="logs-pane")
+            with TabPane("Overhead", id="tab-overhead"):
+                yield OverheadPane(readonly=self.config.readonly, id="overhead-pane")
         yield Static(id="status-line")
         yield Footer()
 
@@ -314,9 +321,9 @@ class XSchedApp(App[int]):
                 self.post_message(XQueuesUpdated(view))
             self._stop_polls.wait(POLL_S)
 
-    TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs")
+    TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs", "tab-overhead")
     FOCUS = {"tab-checks": "#checks-table", "tab-procs": "#procs-table", "tab-xq": "#xq-procs",
-             "tab-logs": "#log-panel LogView"}
+             "tab-logs": "#log-panel LogView", "tab-overhead": "#ov-runs"}
 
     def action_cycle_tab(self, step: int) -> None:
         tabs = self._q(TabbedContent)
@@ -421,6 +428,72 @@ class XSchedApp(App[int]):
             return
         self.call_from_thread(self.notify, f"{what}: xserver says {answer}", timeout=6)
 
+    # -- experiments ------------------------------------------------------------------------
+    @on(ExperimentRequested)
+    def _on_experiment_requested(self, msg: ExperimentRequested) -> None:
+        if self.config.readonly:
+            self.notify("read-only: experiments are disabled", severity="warning")
+            return
+        if self.experiment is not None:
+            self.notify("an experiment is already running", severity="warning")
+            return
+        from xsched_tui.core.expspec import build_overhead_spec
+
+        try:
+            spec = build_overhead_spec(self.config, msg.workload, msg.options, pairs=msg.pairs,
+                                       threshold_pct=msg.threshold, aa=msg.aa)
+        except ValueError as exc:
+            self.notify(f"cannot start: {exc}", severity="error", timeout=10)
+            return
+        from xsched_tui.core.experiment import ExperimentRunner
+
+        self.experiment = ExperimentRunner(spec, self.config, results_dir=self.config.results,
+                                           on_event=self._experiment_event)
+        self._run_experiment(self.experiment)
+
+    def _experiment_event(self, ev) -> None:  # the runner's thread
+        from xsched_tui.core import experiment as ex
+
+        coll = self.collector
+        if coll is not None and isinstance(ev, ex.RunStarted) and ev.pid:
+            coll.track(ev.pid, origin="started", label=f"{ev.mode}:{ev.role}")
+        self.post_message(ExperimentEventArrived(ev))
+
+    @work(thread=True, group="experiment", exit_on_error=False, description="experiment")
+    def _run_experiment(self, runner) -> None:
+        from xsched_tui.core.threadname import name_native
+
+        name_native("xs-experiment")
+        try:
+            outcome = runner.run()
+            coll = self.collector
+            if coll is not None:
+                from xsched_tui.core.runner import ExitStatus
+
+                for r in outcome.runs:
+                    if r.pid:
+                        code = r.exit_code
+                        if r.exit_signal:
+                            import signal as _signal
+
+                            code = -int(getattr(_signal, r.exit_signal, 0) or 0) or code
+                        coll.record_exit(r.pid, ExitStatus(code, r.timed_out))
+        except Exception as exc:  # the runner writes what it has; say why it stopped
+            self.call_from_thread(self.notify, f"experiment stopped: {exc}", severity="error",
+                                  timeout=10)
+        finally:
+            self.experiment = None
+
+    @on(ExperimentEventArrived)
+    def _on_experiment_event(self, msg: ExperimentEventArrived) -> None:
+        self._q(OverheadPane).on_experiment_event(msg.event)
+
+    @on(ExperimentCancelRequested)
+    def _on_experiment_cancel(self, _msg: ExperimentCancelRequested) -> None:
+        if self.experiment is not None:
+            self.experiment.cancel()
+            self.notify("cancelling: the current run is stopped, finished runs are kept")
+
     @on(ShowLogsRequested)
     def _on_show_logs(self, msg: ShowLogsRequested) -> None:
         logs = self._q(LogsPane)
@@ -436,6 +509,8 @@ class XSchedApp(App[int]):
         from xsched_tui.core import runner
 
         self._stop_polls.set()
+        if self.experiment is not None:
+            self.experiment.cancel()
         runner.kill_all(grace=1.0)  # the probe's worker returns as soon as its child is gone
         await super().action_quit()
 

@@ -107,3 +107,26 @@ class ShowLogsRequested(Message):
     """Switch to the Logs tab, scoped to this process."""
 
     pid: int
+
+
+@dataclass
+class ExperimentRequested(Message):
+    """The Overhead pane asks the app to start an overhead experiment."""
+
+    workload: str
+    options: dict
+    pairs: int
+    threshold: float
+    aa: bool
+
+
+@dataclass
+class ExperimentCancelRequested(Message):
+    """Stop the running experiment (finished runs are kept)."""
+
+
+@dataclass
+class ExperimentEventArrived(Message):
+    """An event of core.experiment (posted from the runner's worker thread)."""
+
+    event: object

@@ -1,0 +1,813 @@
+"""The experiment runner: roles x modes x repeats, each run a fresh process, every byte kept.
+
+An experiment runs a set of *roles* (a workload with its options) under *modes* (native, XSched,
+...) ``repeats`` times. Modes are interleaved (A B A B ...) so slow drift hits both sides alike;
+the roles of one mode run at the same time (a dual-model experiment's foreground and background).
+
+Nothing is ever lost (FIELD-NOTES §2: single unexplained runs): every run gets a folder
+``<results>/<timestamp>-<name>/runs/NNN-<mode>-<role>/`` with its raw ``stdout.jsonl``,
+``stderr.log`` and ``run.json``; ``result.json`` is rewritten atomically after every run, so a
+SIGKILL of xsched-tui loses at most the run in progress.
+
+A run labelled XSched in which XSched was not active is not a result (FACTS §8, §11): it is kept
+but marked invalid with the reason (not loaded, loader error, app-managed scheduler, zero
+XQueues, activity not proven), as is a native run into which an XSched library leaked, a crash,
+a timeout, a non-zero exit, a missing, wrong or suspect result. Statistics use valid runs only.
+
+No Textual, no torch: the TUI and the CLI drive the same runner (``run()`` blocks; call it from a
+worker thread; ``cancel()`` is safe from any thread or a signal handler).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+from xsched_tui import __version__
+from xsched_tui.core import xenv
+from xsched_tui.core.atomic import write_text_atomic
+from xsched_tui.core.config import Config, is_xsched_env_name
+from xsched_tui.core.diagnose import LOG_ONLY, diagnose
+from xsched_tui.core.logfacts import LogFacts, ProcLogFacts
+from xsched_tui.core.logparse import LogParser
+from xsched_tui.core.logsources import LogEntry, SourceInfo
+from xsched_tui.core.procrecords import LibFile, ProcRecord
+from xsched_tui.core.runner import Child, ExitStatus, StartError, signal_name
+
+SCHEMA_ID = "xsched-tui/experiment-result/v1"
+STATUSES = ("running", "finished", "cancelled", "error")
+POLL_S = 0.05  # how often the run loop looks at its children (cancel/timeout latency)
+MAX_PROGRESS_EVENTS_S = 10.0  # progress events per run per second (the rest are coalesced)
+_KEEP_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+             "ROCR_VISIBLE_DEVICES", "PYTHONPATH")
+
+
+# -- the workload protocol (core/workload_argv.py, built alongside; fallbacks until it lands) --
+
+def _workload_argv(python: str, kind: str, options: Mapping[str, Any]) -> list[str]:
+    try:
+        from xsched_tui.core.workload_argv import workload_argv
+    except ImportError:
+        argv = [python, "-m", "xsched_tui.workloads", kind]
+        for k, v in options.items():
+            flag = "--" + str(k).replace("_", "-")
+            if v is True:
+                argv.append(flag)
+            elif v is not None and v is not False:
+                argv += [flag, str(v)]
+        return argv
+    return list(workload_argv(python, kind, **dict(options)))
+
+
+def _module_env(env: dict[str, str]) -> dict[str, str]:
+    """The workloads module runs in the user's interpreter, which need not have xsched-tui
+    installed: put this package first on PYTHONPATH (workload_argv.workload_env)."""
+    try:
+        from xsched_tui.core.workload_argv import workload_env as pythonpath_env
+    except ImportError:
+        return env
+    return pythonpath_env(env)
+
+
+def _parse_line(line: str) -> dict | None:
+    try:
+        from xsched_tui.core.workload_argv import parse_line
+    except ImportError:
+        s = line.strip()
+        if not s.startswith("{"):
+            return None
+        try:
+            d = json.loads(s)
+        except ValueError:
+            return None
+        return d if isinstance(d, dict) and isinstance(d.get("type"), str) else None
+    return parse_line(line)
+
+
+# -- records -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Role:
+    """A workload of the experiment. ``argv`` replaces the workloads module when set (a custom
+    command, the tests' stand-in); ``env`` is added to every mode's environment."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    argv: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "options": dict(self.options),
+                "argv": list(self.argv) if self.argv is not None else None, "env": dict(self.env)}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A configuration. ``xsched``: the configured XSched environment and shim are applied (else
+    none at all). ``env``: overrides applied last; an empty value removes the variable."""
+
+    name: str
+    xsched: bool
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "xsched": self.xsched, "env": dict(self.env)}
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    roles: tuple[Role, ...]
+    modes: tuple[Mode, ...]
+    repeats: int
+    interleave: bool = True  # A B A B ...; False: all of A, then all of B
+    timeout_s: float = 600.0  # per run (all roles of one mode together)
+    python: str = sys.executable
+    kind: str = "overhead"  # which analysis result.json carries ("overhead" or "none")
+    allow_unproven: bool = False  # accept XSched runs whose scheduling cannot be told (e.g. GLB)
+    threshold_pct: float = 10.0
+    aa: bool = False  # the modes are two identical native configurations (noise floor)
+    stop_grace_s: float = 2.0  # SIGTERM -> SIGKILL delay when a run is stopped
+
+    def __post_init__(self) -> None:
+        if not self.roles or not self.modes:
+            raise ValueError("an experiment needs at least one role and one mode")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout_s}")
+        names = [m.name for m in self.modes]
+        if len(set(names)) != len(names) or len({r.name for r in self.roles}) != len(self.roles):
+            raise ValueError("mode names and role names must be unique")
+
+    @property
+    def total_runs(self) -> int:
+        return self.repeats * len(self.modes) * len(self.roles)
+
+    def plan(self) -> list[tuple[int, Mode]]:
+        """(repeat, mode) in the order they run."""
+        if self.interleave:
+            return [(r, m) for r in range(self.repeats) for m in self.modes]
+        return [(r, m) for m in self.modes for r in range(self.repeats)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "roles": [r.to_json() for r in self.roles],
+                "modes": [m.to_json() for m in self.modes], "repeats": self.repeats,
+                "interleave": self.interleave, "timeout_s": self.timeout_s, "python": self.python,
+                "allow_unproven": self.allow_unproven, "threshold_pct": self.threshold_pct,
+                "aa": self.aa}
+
+
+@dataclass(frozen=True)
+class RunEvents:
+    """What the run's own stderr said (through the real log parser) and what FACTS §8 concluded."""
+
+    scheduler_lines: tuple[str, ...]  # "local HPF", "app", ...
+    xqueues_created: int
+    xqueues_destroyed: int
+    problems: tuple[str, ...]
+    diagnosis: str | None  # the one-sentence verdict (XSched modes only)
+    scheduling: bool | None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The XSched libraries mapped while the workload measured (one /proc snapshot)."""
+
+    snapshot: bool  # False: the process could not be looked at while it ran
+    platform: str | None
+    shim: LibFile | None
+    hal: LibFile | None
+    preempt: LibFile | None
+    runtimes: tuple[str, ...]
+    note: str | None = None
+
+    @property
+    def any_mapped(self) -> LibFile | None:
+        return self.shim or self.hal or self.preempt
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    index: int  # 1-based, in run order
+    repeat: int  # 0-based repeat (pairs are formed by repeat)
+    mode: str
+    role: str
+    pid: int | None
+    argv: tuple[str, ...]
+    env: Mapping[str, str]  # the XSched/loader variables and the mode's overrides (not all env)
+    started: float  # epoch seconds
+    ended: float
+    exit_code: int | None
+    exit_signal: str | None  # "SIGSEGV"
+    exit_text: str
+    timed_out: bool
+    cancelled: bool
+    result: Mapping[str, Any] | None  # the workload's result line
+    error: str | None  # the workload's error line, or why it could not start
+    events: RunEvents
+    fingerprint: Fingerprint
+    valid: bool
+    invalid_reason: str | None
+    folder: str  # relative to the experiment folder
+
+    @property
+    def value(self) -> float | None:
+        v = ((self.result or {}).get("summary") or {}).get("median")
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["argv"] = list(self.argv)
+        d["env"] = dict(self.env)
+        d["result"] = dict(self.result) if self.result is not None else None
+        return _jsonable(d)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+# -- events for a live view (TUI pane, CLI progress) -----------------------------------------
+
+@dataclass(frozen=True)
+class ExperimentStarted:
+    folder: str
+    name: str
+    total_runs: int
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    index: int
+    total: int
+    repeat: int
+    mode: str
+    role: str
+    pid: int | None
+    folder: str
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    index: int
+    mode: str
+    role: str
+    done: int
+    total: int
+    last: float | None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    index: int
+    total: int
+    repeat: int
+    mode: str
+    role: str
+    valid: bool
+    invalid_reason: str | None
+    value: float | None
+    metric: str | None
+    exit_text: str
+
+
+@dataclass(frozen=True)
+class ExperimentFinished:
+    folder: str
+    status: str  # finished | cancelled | error
+    runs: int
+    valid: int
+    invalid: int
+    verdict: str | None
+    analysis: Mapping[str, Any] | None
+    message: str = ""
+
+
+ExperimentEvent = ExperimentStarted | RunStarted | RunProgress | RunFinished | ExperimentFinished
+
+
+@dataclass(frozen=True)
+class ExperimentOutcome:
+    folder: str
+    status: str
+    runs: tuple[RunRecord, ...]
+    analysis: Mapping[str, Any] | None
+    result_path: str
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(s: str) -> str:
+    return _SAFE.sub("_", s).strip("._") or "x"
+
+
+def lib_dir_and_platform(config: Config) -> tuple[str | None, str | None]:
+    """The install's lib folder and platform (configured, else detected from the shims there)."""
+    install = config.install_dir()
+    lib_dir = os.path.join(install, "lib") if install else None
+    if config.platform != "auto":
+        return lib_dir, config.platform
+    if lib_dir and os.path.isdir(lib_dir):
+        from xsched_tui.core.checks.install import detect_platforms
+
+        found = detect_platforms(lib_dir)
+        return lib_dir, found[0] if found else None
+    return lib_dir, None
+
+
+def recorded_env(env: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """The part of a run's environment worth keeping: XSched's, the loader's, device masks and
+    whatever the mode/role set explicitly (the full environment may hold secrets)."""
+    return {k: v for k, v in sorted(env.items())
+            if is_xsched_env_name(k) or k.startswith("XLOG_") or k in _KEEP_ENV or k in overrides}
+
+
+def _sched_text(s: str, pol: str | None) -> str:
+    return f"{s} {pol}" if pol else s
+
+
+def log_facts_of(lines: Sequence[str], pid: int | None, label: str = "run") -> ProcLogFacts | None:
+    """Fold a run's stderr through the real log parser into that process's facts."""
+    if pid is None:
+        return None
+    parser = LogParser()
+    recs = parser.feed_many(lines) + parser.flush()
+    facts = LogFacts()
+    info = SourceInfo("run", label, "process", None, pid, "launch")
+    facts.ingest([LogEntry("run", i + 1, r) for i, r in enumerate(recs)], {"run": info})
+    return facts.for_pid(pid)
+
+
+def _log_only_record(pid: int, argv: Sequence[str], status: ExitStatus | None) -> ProcRecord:
+    sig = status.signal if status else None
+    return ProcRecord(
+        pid=pid, ppid=None, name=os.path.basename(argv[0]) if argv else "?", cmdline=tuple(argv),
+        user=None, origin=LOG_ONLY, depth=0, state="exited", cpu_percent=None, rss=None,
+        threads=None, started=None, age_s=None, exited=True,
+        exit_code=status.returncode if status and status.returncode is not None and sig is None else None,
+        exit_signal=signal_name(sig) if sig else None, xsched=None, gpu=None, fork_gpu_child=False,
+        error=None,
+    )
+
+
+def judge(
+    mode: Mode,
+    spec: ExperimentSpec,
+    *,
+    status: ExitStatus | None,
+    timed_out: bool,
+    cancelled: bool,
+    result: Mapping[str, Any] | None,
+    error: str | None,
+    snapshot: ProcRecord | None,
+    logs: ProcLogFacts | None,
+    pid: int | None,
+    argv: Sequence[str],
+) -> tuple[bool, str | None, RunEvents]:
+    """Validity of one run and the evidence behind it; every reason found is listed."""
+    reasons: list[str] = []
+    if cancelled:
+        reasons.append("cancelled before it finished")
+    elif timed_out:
+        reasons.append(f"timed out after {spec.timeout_s:g} s (the process group was killed)")
+    elif status is None:
+        reasons.append(f"could not start: {error or 'unknown error'}")
+    elif status.signal is not None:
+        reasons.append(f"crashed: {status.describe()}")
+    elif status.returncode != 0:
+        reasons.append(f"exit code {status.returncode}" + (f": {error}" if error else ""))
+    if status is not None and not cancelled and not timed_out:
+        if result is None:
+            reasons.append("no result line on stdout" + (f" (error: {error})" if error and
+                                                          status.returncode == 0 else ""))
+        else:
+            if result.get("correct") is False:
+                reasons.append("wrong answer (the workload's correctness check failed)")
+            if result.get("suspect"):
+                reasons.append(f"suspect result: {result.get('suspect_reason') or 'no reason given'}")
+
+    sched_lines = tuple(_sched_text(s, p) for s, p in (logs.scheduler_lines if logs else ()))
+    problems = tuple(logs.problems) if logs else ()
+    diag_text: str | None = None
+    scheduling: bool | None = None
+    if mode.xsched and pid is not None:
+        loader = [p for p in problems if "cannot be preloaded" in p or "cannot open shared" in p
+                  or "symbol lookup" in p or ("version" in p and "not found" in p)]
+        rec = snapshot if snapshot is not None else _log_only_record(pid, argv, status)
+        d = diagnose(rec, logs, None)
+        diag_text, scheduling = d.verdict, d.scheduling
+        if loader:
+            reasons.append("loader error: " + loader[0])
+        if d.scheduling is False:
+            reasons.append(d.verdict)
+        elif d.scheduling is None and not spec.allow_unproven:
+            reasons.append("XSched activity not proven: " + d.verdict)
+    elif not mode.xsched and pid is not None:
+        x = snapshot.xsched if snapshot is not None else None
+        leaked = [lib.path for lib in ((x.shim, x.hal, x.preempt) if x else ()) if lib is not None]
+        if leaked:
+            reasons.append("an XSched library is mapped in this native run: " + ", ".join(leaked))
+        elif sched_lines or (logs and logs.xqueues_created):
+            reasons.append("XSched logged in this native run (" + (sched_lines[0] if sched_lines
+                           else f"{logs.xqueues_created} XQueues") + "): the shim leaked in")
+    events = RunEvents(sched_lines, logs.xqueues_created if logs else 0,
+                       logs.xqueues_destroyed if logs else 0, problems, diag_text, scheduling)
+    return (not reasons), ("; ".join(reasons) or None), events
+
+
+def fingerprint_of(snapshot: ProcRecord | None, note: str | None = None) -> Fingerprint:
+    if snapshot is None:
+        return Fingerprint(False, None, None, None, None, (), note or "no snapshot taken while it ran")
+    x = snapshot.xsched
+    if x is None:
+        return Fingerprint(True, None, None, None, None, (), note)
+    return Fingerprint(True, x.platform, x.shim, x.hal, x.preempt, tuple(x.runtimes),
+                       note or x.maps_error)
+
+
+# -- the runner --------------------------------------------------------------------------------
+
+class _Live:
+    """One running role: its child, files and what its stdout said so far."""
+
+    def __init__(self, runner: ExperimentRunner, index: int, repeat: int, mode: Mode, role: Role,
+                 folder: str, rel: str) -> None:
+        self.runner, self.index, self.repeat, self.mode, self.role = runner, index, repeat, mode, role
+        self.folder, self.rel = folder, rel
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.child: Child | None = None
+        self.status: ExitStatus | None = None
+        self.snapshot: ProcRecord | None = None
+        self.snap_note: str | None = None
+        self.snapped = False
+        self.timed_out = False
+        self.cancelled = False
+        self.last_progress = 0.0
+        self.argv: list[str] = []
+        self.env: dict[str, str] = {}
+        self.started = time.time()
+        self.ended = self.started
+        # open for the run's whole life (written from the reader threads), closed in close_files
+        self.out: IO[str] = open(os.path.join(folder, "stdout.jsonl"), "w", encoding="utf-8",  # noqa: SIM115
+                                 buffering=1)
+        self.err: IO[str] = open(os.path.join(folder, "stderr.log"), "w", encoding="utf-8",  # noqa: SIM115
+                                 buffering=1)
+
+    def on_stdout(self, line: str) -> None:
+        with self.lock:
+            if not self.out.closed:
+                self.out.write(line + "\n")
+        msg = _parse_line(line)
+        if msg is None:
+            return
+        t = msg.get("type")
+        if t == "ready":
+            self.ready.set()
+            self.runner._wake.set()
+        elif t == "result":
+            self.result = msg
+            if not self.snapped:  # a workload that never said "ready": look at it now
+                self.ready.set()
+                self.runner._wake.set()
+        elif t == "error":
+            self.error = str(msg.get("message", ""))[:2000]
+        elif t == "progress":
+            now = time.monotonic()
+            done, total = msg.get("done"), msg.get("total")
+            if now - self.last_progress >= 1 / MAX_PROGRESS_EVENTS_S or done == total:
+                self.last_progress = now
+                last = msg.get("last")
+                self.runner._emit(RunProgress(
+                    self.index, self.mode.name, self.role.name,
+                    int(done) if isinstance(done, int) else 0,
+                    int(total) if isinstance(total, int) else 0,
+                    float(last) if isinstance(last, (int, float)) and not isinstance(last, bool) else None))
+
+    def on_stderr(self, line: str) -> None:
+        with self.lock:
+            if not self.err.closed:
+                self.err.write(line + "\n")
+
+    def close_files(self) -> None:
+        with self.lock:
+            self.out.close()
+            self.err.close()
+
+
+class ExperimentRunner:
+    """Runs an :class:`ExperimentSpec` into a fresh folder under ``results_dir``.
+
+    ``on_event`` gets the event records above from the runner's thread (and progress from the
+    children's reader threads); it must be quick and must not raise (exceptions are swallowed).
+    ``environ``: the base environment of the workloads (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        config: Config,
+        *,
+        results_dir: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.on_event = on_event
+        self.environ = dict(os.environ if environ is None else environ)
+        self._clock = clock
+        self._cancel = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._runs: list[RunRecord] = []
+        self._live: list[_Live] = []
+        self._status = "running"
+        self._message = ""
+        self.lib_dir, self.platform = lib_dir_and_platform(config)
+        root = os.path.abspath(results_dir or config.results)
+        os.makedirs(root, exist_ok=True)
+        self.created = _dt.datetime.now(_dt.timezone.utc)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = os.path.join(root, f"{stamp}-{safe_name(spec.name)}")
+        folder, n = base, 1
+        while True:
+            try:
+                os.makedirs(folder)
+                break
+            except FileExistsError:
+                n += 1
+                folder = f"{base}-{n}"
+        self.folder = folder
+        os.makedirs(os.path.join(folder, "runs"), exist_ok=True)
+        self.result_path = os.path.join(folder, "result.json")
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the run in progress (its group gets SIGTERM, then SIGKILL) and start no other.
+        Only sets flags: safe from a signal handler."""
+        self._cancel.set()
+        self._wake.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def runs(self) -> tuple[RunRecord, ...]:
+        with self._lock:
+            return tuple(self._runs)
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self) -> ExperimentOutcome:
+        """Run the whole plan (blocking). Never raises for a workload's failure; an internal
+        error ends the experiment with status "error" after writing what it has."""
+        spec = self.spec
+        from xsched_tui.core.proctree import ProcessCollector
+
+        collector = ProcessCollector(self.config, discover_every=math.inf, gpu=None)
+        self._write_json("spec.json", {"schema": SCHEMA_ID.replace("result", "spec"),
+                                       "spec": spec.to_json(), "setup": self._setup()})
+        self._write_result()
+        self._emit(ExperimentStarted(self.folder, spec.name, spec.total_runs))
+        index = 0
+        try:
+            for repeat, mode in spec.plan():
+                if self._cancel.is_set():
+                    break
+                lives = []
+                for role in spec.roles:
+                    index += 1
+                    lives.append(self._start(index, repeat, mode, role))
+                self._watch(lives, collector)
+                for lv in lives:
+                    self._finish(lv)
+            self._status = "cancelled" if self._cancel.is_set() else "finished"
+        except BaseException as exc:  # KeyboardInterrupt included: write what we have, then go
+            self._status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
+            self._message = f"{type(exc).__name__}: {exc}"
+            for lv in self._live:
+                if lv.child is not None:
+                    lv.child.stop(grace=spec.stop_grace_s)
+            if not isinstance(exc, Exception):
+                self._conclude()
+                raise
+        finally:
+            collector.close()
+        return self._conclude()
+
+    def _conclude(self) -> ExperimentOutcome:
+        analysis = self._analysis()
+        self._write_result(analysis)
+        self._write_report()
+        runs = self.runs
+        valid = sum(1 for r in runs if r.valid)
+        self._emit(ExperimentFinished(self.folder, self._status, len(runs), valid, len(runs) - valid,
+                                      (analysis or {}).get("verdict"), analysis, self._message))
+        return ExperimentOutcome(self.folder, self._status, runs, analysis, self.result_path)
+
+    def _env_for(self, mode: Mode, role: Role) -> tuple[dict[str, str], dict[str, str]]:
+        env = xenv.workload_env(self.environ, self.config.xsched_env, lib_dir=self.lib_dir,
+                                platform=self.platform, enable=self.config.enable, xsched=mode.xsched)
+        if role.argv is None:
+            env = _module_env(env)
+        overrides = {**role.env, **mode.env}
+        for k, v in overrides.items():
+            if v == "":
+                env.pop(k, None)
+            else:
+                env[k] = str(v)
+        return env, overrides
+
+    def _start(self, index: int, repeat: int, mode: Mode, role: Role) -> _Live:
+        rel = os.path.join("runs", f"{index:03d}-{safe_name(mode.name)}-{safe_name(role.name)}")
+        folder = os.path.join(self.folder, rel)
+        os.makedirs(folder, exist_ok=True)
+        lv = _Live(self, index, repeat, mode, role, folder, rel)
+        env, overrides = self._env_for(mode, role)
+        lv.env = recorded_env(env, overrides)
+        lv.argv = list(role.argv) if role.argv is not None else \
+            _workload_argv(self.spec.python, role.kind, role.options)
+        lv.started = self._clock()
+        try:
+            lv.child = Child(lv.argv, env=env, on_stdout=lv.on_stdout, on_stderr=lv.on_stderr)
+        except StartError as exc:
+            lv.error = str(exc)
+        self._live.append(lv)
+        self._emit(RunStarted(index, self.spec.total_runs, repeat, mode.name, role.name,
+                              lv.child.pid if lv.child else None, rel))
+        return lv
+
+    def _watch(self, lives: list[_Live], collector: Any) -> None:
+        """Wait for the children of one trial; snapshot each once it measures; enforce the
+        timeout and cancel."""
+        deadline = time.monotonic() + self.spec.timeout_s
+        while True:
+            running = [lv for lv in lives if lv.child is not None and lv.child.running]
+            for lv in lives:
+                if lv.child is not None and not lv.snapped and lv.ready.is_set():
+                    self._snapshot(lv, collector)
+            if not running:
+                return
+            if self._cancel.is_set():
+                for lv in running:
+                    lv.cancelled = True
+                    lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
+                return
+            if time.monotonic() >= deadline:
+                for lv in running:
+                    lv.timed_out = True
+                    lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
+                return
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def _snapshot(self, lv: _Live, collector: Any) -> None:
+        lv.snapped = True
+        pid = lv.child.pid  # type: ignore[union-attr]
+        try:
+            collector.track(pid, "started", label=f"{lv.mode.name}/{lv.role.name}")
+            rec = collector.refresh().get(pid)
+            if rec is not None and not rec.exited:
+                lv.snapshot = rec
+            else:
+                lv.snap_note = "the process ended before it could be looked at"
+        except Exception as exc:  # /proc races: a fact for the record, never a crash
+            lv.snap_note = f"snapshot failed: {exc}"
+        finally:
+            collector.untrack(pid)
+
+    def _finish(self, lv: _Live) -> None:
+        if lv.child is not None:
+            lv.status = lv.child.wait(timeout=max(5.0, self.spec.stop_grace_s * 2 + 1))
+            if lv.status.returncode is None:  # still alive after wait(): stop it for good
+                lv.status = lv.child.stop(grace=self.spec.stop_grace_s)
+        lv.ended = self._clock()
+        lv.close_files()
+        pid = lv.child.pid if lv.child else None
+        stderr = list(lv.child.stderr_lines) if lv.child else []
+        logs = log_facts_of(stderr, pid, f"{lv.mode.name}/{lv.role.name}")
+        valid, reason, events = judge(
+            lv.mode, self.spec, status=lv.status, timed_out=lv.timed_out, cancelled=lv.cancelled,
+            result=lv.result, error=lv.error, snapshot=lv.snapshot, logs=logs, pid=pid, argv=lv.argv)
+        st = lv.status
+        sig = st.signal if st else None
+        rec = RunRecord(
+            index=lv.index, repeat=lv.repeat, mode=lv.mode.name, role=lv.role.name, pid=pid,
+            argv=tuple(lv.argv), env=lv.env, started=lv.started, ended=lv.ended,
+            exit_code=st.returncode if st is not None and sig is None else None,
+            exit_signal=signal_name(sig) if sig else None,
+            exit_text="cancelled (stopped)" if lv.cancelled else
+            (st.describe() if st is not None else f"not started: {lv.error}"),
+            timed_out=lv.timed_out, cancelled=lv.cancelled, result=lv.result, error=lv.error,
+            events=events, fingerprint=fingerprint_of(lv.snapshot, lv.snap_note),
+            valid=valid, invalid_reason=reason, folder=lv.rel,
+        )
+        write_text_atomic(os.path.join(lv.folder, "run.json"), json.dumps(rec.to_json(), indent=2))
+        with self._lock:
+            self._runs.append(rec)
+        if lv in self._live:
+            self._live.remove(lv)
+        self._write_result(self._analysis())
+        self._write_report()
+        self._emit(RunFinished(rec.index, self.spec.total_runs, rec.repeat, rec.mode, rec.role,
+                               rec.valid, rec.invalid_reason, rec.value,
+                               (rec.result or {}).get("metric"), rec.exit_text))
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def _emit(self, ev: Any) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(ev)
+        except Exception:  # a viewer's bug must not lose an experiment
+            pass
+
+    def _analysis(self) -> dict[str, Any] | None:
+        if self.spec.kind != "overhead":
+            return None
+        from xsched_tui.core.overhead import overhead_from_runs
+
+        try:
+            res = overhead_from_runs(self.runs, self.spec, threshold_pct=self.spec.threshold_pct,
+                                     aa=self.spec.aa)
+        except ValueError as exc:
+            return {"kind": "overhead", "verdict": "INVALID", "verdict_reason": str(exc)}
+        return res.to_json() if res is not None else None
+
+    def _setup(self) -> dict[str, Any]:
+        from xsched_tui.core.report import host_facts
+
+        cfg = self.config
+        return {
+            "host": host_facts(),
+            "python": self.spec.python,
+            "runner_python": sys.executable,
+            "install": cfg.install_dir(),
+            "lib_dir": self.lib_dir,
+            "platform": self.platform,
+            "enable": cfg.enable,
+            "stream": cfg.stream,
+            "xsched_env": dict(cfg.xsched_env),
+        }
+
+    def _result_json(self, analysis: Mapping[str, Any] | None) -> dict[str, Any]:
+        runs = self.runs
+        valid = sum(1 for r in runs if r.valid)
+        return {
+            "schema": SCHEMA_ID,
+            "tool": {"name": "xsched-tui", "version": __version__},
+            "name": self.spec.name,
+            "kind": self.spec.kind,
+            "status": self._status,
+            "message": self._message,
+            "created": self.created.isoformat(timespec="seconds"),
+            "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "folder": self.folder,
+            "spec": self.spec.to_json(),
+            "setup": self._setup(),
+            "counts": {"planned": self.spec.total_runs, "done": len(runs), "valid": valid,
+                       "invalid": len(runs) - valid},
+            "runs": [r.to_json() for r in runs],
+            "analysis": _jsonable(dict(analysis)) if analysis is not None else None,
+        }
+
+    def _write_json(self, name: str, doc: Mapping[str, Any]) -> None:
+        write_text_atomic(os.path.join(self.folder, name), json.dumps(doc, indent=2) + "\n")
+
+    def _write_result(self, analysis: Mapping[str, Any] | None = None) -> None:
+        self._write_json("result.json", self._result_json(analysis))
+
+    def _write_report(self) -> None:
+        from xsched_tui.core.expreport import to_markdown
+
+        try:
+            with open(self.result_path, encoding="utf-8") as f:
+                doc = json.load(f)
+            write_text_atomic(os.path.join(self.folder, "report.md"), to_markdown(doc))
+        except (OSError, ValueError):
+            pass  # result.json is the record; the report can be regenerated from it
+

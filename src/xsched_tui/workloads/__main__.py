@@ -1,0 +1,3 @@
+from xsched_tui.workloads.cli import main
+
+raise SystemExit(main())
