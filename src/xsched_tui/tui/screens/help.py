@@ -68,6 +68,16 @@ Verdicts: **SCHEDULED** (XQueues exist), **0 XQUEUES** (loaded, nothing schedule
 History: `█` ready, `▒` suspended by the policy, `·` idle, one cell per poll.
 `]` / `[` switch tabs anywhere.
 
+## Overhead tab
+
+| Key | Action |
+|---|---|
+| `n` | new experiment: workload, options, pairs, threshold, A/A |
+| `x` | cancel (the current run is stopped; finished runs are kept) |
+
+Runs alternate native / XSched; an XSched run in which XSched was not active is invalid and
+excluded. The gauge: `●` median overhead, `═` its 95% CI, `│` threshold, `¦` the paper's Lv1 bound.
+
 ## Statuses
 
 - **PASS**: proven, with the evidence shown.
