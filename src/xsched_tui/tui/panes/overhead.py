@@ -226,7 +226,7 @@ class OverheadPane(Vertical):
     # -- actions -------------------------------------------------------------------------------
     def action_new(self) -> None:
         from xsched_tui.core.xserver import ActionRejected
-        from xsched_tui.tui.screens.confirm import FormScreen
+        from xsched_tui.tui.screens.confirm import FormScreen, rejects
 
         if self.readonly:
             self.notify("read-only: experiments are disabled (--readonly)", severity="warning")
@@ -257,13 +257,6 @@ class OverheadPane(Vertical):
             aa = vals["aa"].strip().lower() in ("y", "yes", "1", "true", "on")
             return {"workload": wl, "pairs": pairs, "threshold": thr, "options": opts, "aa": aa}
 
-        def validate(vals: dict[str, str]) -> str | None:
-            try:
-                parse(vals)
-            except ActionRejected as exc:
-                return str(exc)
-            return None
-
         def got(vals: dict[str, str] | None) -> None:
             if vals is None:
                 return
@@ -279,7 +272,7 @@ class OverheadPane(Vertical):
              ("pairs", "pairs (each pair: one native and one XSched run, interleaved)", "10"),
              ("threshold", "threshold, % (the paper claims < 3.4% at Level 1)", "10"),
              ("aa", "A/A noise floor instead (native vs native)? y/n", "n")],
-            validate, "Each run is a fresh process of the configured interpreter; results and "
+            rejects(parse), "Each run is a fresh process of the configured interpreter; results and "
             "every run's output go to the results folder."), got)
 
     def action_cancel(self) -> None:

@@ -344,13 +344,7 @@ class ProcessesPane(Vertical):
     # -- selection -----------------------------------------------------------------------------
     @property
     def highlighted_pid(self) -> int | None:
-        t = self.query_one("#procs-table", DataTable)
-        if t.row_count == 0:
-            return None
-        try:
-            return int(str(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value))
-        except Exception:
-            return None
+        return self.query_one("#procs-table", LiveTable).cursor_key_int()
 
     @on(DataTable.RowHighlighted, "#procs-table")
     def _on_highlight(self, _e: DataTable.RowHighlighted) -> None:

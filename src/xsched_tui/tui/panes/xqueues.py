@@ -197,23 +197,13 @@ class XQueuesPane(Vertical):
 
     # -- selection -----------------------------------------------------------------------------
     def _selected_queue(self):
-        t = self.query_one("#xq-table", DataTable)
-        if self.view is None or t.row_count == 0:
-            return None
-        try:
-            handle = int(str(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value))
-        except Exception:
+        handle = self.query_one("#xq-table", LiveTable).cursor_key_int()
+        if self.view is None or handle is None:
             return None
         return next((r for r in self.view.queues if r.info.handle == handle), None)
 
     def _selected_pid(self) -> int | None:
-        t = self.query_one("#xq-procs", DataTable)
-        if t.row_count == 0:
-            return None
-        try:
-            return int(str(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value))
-        except Exception:
-            return None
+        return self.query_one("#xq-procs", LiveTable).cursor_key_int()
 
     def action_switch_focus(self) -> None:
         p, q = self.query_one("#xq-procs", DataTable), self.query_one("#xq-table", DataTable)
@@ -231,14 +221,7 @@ class XQueuesPane(Vertical):
 
     def _ask(self, title: str, fields, build, help_text: str = "") -> None:
         """``build(values) -> (action, args, what)`` raising ActionRejected on bad values."""
-        from xsched_tui.tui.screens.confirm import ConfirmScreen, FormScreen
-
-        def validate(vals: dict[str, str]) -> str | None:
-            try:
-                build(vals)
-            except ActionRejected as exc:
-                return str(exc)
-            return None
+        from xsched_tui.tui.screens.confirm import ConfirmScreen, FormScreen, rejects
 
         def got(vals: dict[str, str] | None) -> None:
             if vals is None:
@@ -252,7 +235,7 @@ class XQueuesPane(Vertical):
             self.app.push_screen(ConfirmScreen(f"{what}?", f"xserver {self.address}", danger=False),
                                  confirmed)
 
-        self.app.push_screen(FormScreen(title, fields, validate, help_text), got)
+        self.app.push_screen(FormScreen(title, fields, rejects(build), help_text), got)
 
     def _queue_or_pid(self):
         """The highlighted queue when the queue table has focus, else the highlighted process."""

@@ -46,6 +46,20 @@ class ConfirmScreen(ModalScreen[bool]):
 Field = tuple[str, str, str]  # (key, label, initial value)
 
 
+def rejects(parse: Callable[[dict[str, str]], object]) -> Callable[[dict[str, str]], str | None]:
+    """A FormScreen validator from a parser that raises ValueError (e.g. ActionRejected) with a
+    user-facing sentence: the form stays open and shows it."""
+
+    def validate(vals: dict[str, str]) -> str | None:
+        try:
+            parse(vals)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return validate
+
+
 class FormScreen(ModalScreen[dict[str, str] | None]):
     """A few labelled inputs; ``validate`` returns an error sentence or None."""
 

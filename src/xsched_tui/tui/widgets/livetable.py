@@ -98,6 +98,15 @@ class LiveTable(DataTable):
             self._renderables[key] = got
         return got
 
+    def cursor_key_int(self) -> int | None:
+        """The highlighted row's key as an int (pids and handles are the row keys), else None."""
+        if self.row_count == 0:
+            return None
+        try:
+            return int(str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value))
+        except Exception:  # no row under the cursor, or a key that is not a number
+            return None
+
     def clear(self, columns: bool = False):
         self._cell_ver.clear()
         self._row_ver.clear()
