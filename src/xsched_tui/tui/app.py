@@ -125,6 +125,7 @@ class XSchedApp(App[int]):
         self._dirty: set[str] = set()
         self._stop_polls = threading.Event()
         self.experiment = None  # the running core.experiment.ExperimentRunner
+        self._procs_drawn = False
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -342,15 +343,20 @@ class XSchedApp(App[int]):
 
     @on(ProcessesUpdated)
     def _on_procs(self, msg: ProcessesUpdated) -> None:
+        # Drawn by the 1 Hz timer (one redraw a second whatever arrived: processes, xserver, log
+        # facts); only the very first data is drawn at once.
         self.proc_snapshot = msg.snapshot
         self._dirty.add("procs")
-        self._redraw_visible()
+        if not self._procs_drawn:
+            self._procs_drawn = True
+            self._redraw_visible()
 
     @on(XQueuesUpdated)
     def _on_xq(self, msg: XQueuesUpdated) -> None:
+        first = self.xq_view is None
         self.xq_view = msg.view
         self._dirty.update(("xq", "procs"))
-        if self._active_tab() == "tab-xq":  # the Processes tab takes it with its next refresh
+        if first:
             self._redraw_visible()
 
     @on(TabbedContent.TabActivated)
