@@ -302,3 +302,13 @@ def test_diagnosis_json_is_plain_data():
     d = diagnose(_log_only(866), ds[866], None)
     text = json.dumps(d.to_json())
     assert '"scheduling": false' in text
+
+
+def test_recorded_refused_preload_is_not_loaded():
+    """misconfigured/preload_missing_file: the loader's 'cannot be preloaded' line is proof that
+    XSched is not loaded, even with nothing else known about the process."""
+    facts = _facts_of("misconfigured").snapshot()
+    refused = [pid for pid, f in facts.items() if any("cannot be preloaded" in p for p in f.problems)]
+    assert refused
+    d = diagnose(_log_only(refused[0]), facts[refused[0]], None)
+    assert d.scheduling is False and d.verdict.startswith("XSched is NOT loaded")

@@ -93,8 +93,9 @@ async def test_process_row_card_and_sigterm_after_confirmation(tmp_path, workloa
             pane = app.query_one(ProcessesPane)
             table = app.query_one("#procs-table", DataTable)
             key = str(proc.pid)
+            # its log may name it before the collector's first snapshot does ("log" origin)
             await _wait(pilot, lambda: key in {str(k.value) for k in table.rows}
-                        and "SCHEDULED" in _row(table, key)[-1])
+                        and "SCHEDULED" in _row(table, key)[-1] and _row(table, key)[2] == "pinned")
             row = _row(table, key)
             assert row[2] == "pinned"
             assert "cuda·preload" in row

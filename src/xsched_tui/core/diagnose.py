@@ -67,9 +67,15 @@ def _worst(items: list[DiagItem]) -> Status:
     return max((i.status for i in items), key=lambda s: s.severity, default=Status.SKIP)
 
 
-def _libs(p: ProcRecord) -> DiagItem:
+def _libs(p: ProcRecord, logs: ProcLogFacts | None = None) -> DiagItem:
     x = p.xsched
     title = "XSched libraries mapped"
+    refused = [s for s in (logs.problems if logs else ()) if "cannot be preloaded" in s]
+    if refused and (x is None or x.shim is None):
+        # the loader's own line: the shim never got in, whatever the environ says
+        return DiagItem("libs", title, Status.FAIL, "the loader refused the preload: XSched is "
+                        "not loaded and the run is native", tuple(refused),
+                        "fix the LD_PRELOAD path (xsched-tui sets it for the processes it starts)")
     if p.origin == LOG_ONLY:
         return DiagItem("libs", title, Status.SKIP,
                         "known only from its logs (not a live process here): maps unavailable")
@@ -297,7 +303,7 @@ def _xserver(p: ProcRecord, xq: XQView | None, logs: ProcLogFacts | None,
 def diagnose(p: ProcRecord, logs: ProcLogFacts | None = None, xq: XQView | None = None, *,
              max_level: int | None = None) -> Diagnosis:
     """The FACTS §8 checklist for one process; ``max_level`` is the GPU's (e.g. from the gpu check)."""
-    items: list[DiagItem] = [_libs(p)]
+    items: list[DiagItem] = [_libs(p, logs)]
     env_item, verdict = _env(p)
     items += [env_item, _log_line(p, logs, verdict)]
     q_item, scheduling = _queues(p, logs, xq, verdict)

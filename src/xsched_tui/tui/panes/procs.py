@@ -143,7 +143,8 @@ def _xsched_cell(p) -> Text:
 
 def render_card(p, d: Diagnosis | None, logs, xq) -> Group:
     """Everything known about one process: diagnosis first, then facts."""
-    head = Text.assemble((f"{p.pid}", "bold"), "  ", (" ".join(p.cmdline)[:300] or p.name, ""))
+    what = " ".join(p.cmdline)[:300] or getattr(p, "label", None) or p.name
+    head = Text.assemble((f"{p.pid}", "bold"), "  ", (what, ""))
     parts: list = [head]
     if d is not None:
         st = Status.FAIL if d.scheduling is False else d.status
