@@ -206,6 +206,13 @@ class ProcessCollector:
                 pid = int(name)
                 if pid == self._self_pid:
                     continue
+                last = self._checked.get(pid)
+                if last is not None and now - last[1] >= YOUNG_S and now - last[2] < RECHECK_S:
+                    # checked recently and no longer young: not even its stat is read (a pid
+                    # reused in between is caught at the next re-check, at most RECHECK_S later)
+                    seen.add(pid)
+                    denied += last[3]
+                    continue
                 try:
                     st = procread.read_stat(pid, root)
                 except Gone:
@@ -217,14 +224,7 @@ class ProcessCollector:
                 # A process checked recently (same pid and start time) is not read again: the
                 # scan costs O(new processes) instead of every process's maps each time. A shim
                 # dlopen'ed later is still found on the next re-check.
-                last = self._checked.get(pid)
-                if last is not None and last[0] == st.start:
-                    first, when, was_denied = last[1], last[2], last[3]
-                    if now - first >= YOUNG_S and now - when < RECHECK_S:
-                        denied += was_denied
-                        continue
-                else:
-                    first = now
+                first = last[1] if last is not None and last[0] == st.start else now
                 self._checked[pid] = (st.start, first, now, False)
                 try:
                     maps = procread.slurp(f"{root}/{pid}/maps", MAX_MAPS)
