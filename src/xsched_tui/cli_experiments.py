@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from xsched_tui.core.config import Config
+from xsched_tui.core.expspec import OVERHEAD_WORKLOADS  # stdlib-only module: cheap at parse time
 
 EXIT_USAGE = 64
-WORKLOADS = ("matmul", "launch", "infer")  # = expspec.OVERHEAD_WORKLOADS (no import at parse time)
 VERDICT_EXIT = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2, "INVALID": 2}
 # workload options passed through as given (None: not given, the workload's default applies)
 PASSTHROUGH = (("size", int), ("dtype", str), ("model", str), ("batch", int), ("iters", int),
@@ -25,7 +25,7 @@ PASSTHROUGH = (("size", int), ("dtype", str), ("model", str), ("batch", int), ("
 
 
 def add_overhead_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workload", required=True, choices=WORKLOADS, help="the workload to measure")
+    p.add_argument("--workload", required=True, choices=OVERHEAD_WORKLOADS, help="the workload to measure")
     p.add_argument("--pairs", type=int, default=10, metavar="N",
                    help="native/XSched pairs, interleaved (default 10)")
     p.add_argument("--aa", action="store_true",

@@ -248,3 +248,17 @@ def read_proc(pid: int, what: str, proc_root: str = "/proc",
     if data:
         return data, None, None
     return procfacts.read_proc_file(pid, what, proc_root)  # the error path: phrase it
+
+
+def same_process(pid: int, started: float, proc_root: str = "/proc") -> bool:
+    """Whether ``pid`` still belongs to the process that started at ``started`` (epoch s, as in
+    ProcRecord.started): a pid reused since must not get a signal meant for the old process.
+    True when that cannot be told (gone already: the kill itself will say so)."""
+    boot = boot_time(proc_root)
+    try:
+        st = read_stat(pid, proc_root)
+    except Gone:
+        return True
+    if boot is None:
+        return True
+    return abs(boot + st.start / CLK_TCK - started) < 0.5

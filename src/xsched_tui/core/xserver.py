@@ -237,6 +237,22 @@ def policy_number(policy: int | str) -> int:
     return num
 
 
+def validate_priority(priority: object) -> int:
+    """xserver's range for a priority hint (FACTS §4.2)."""
+    p = _int_arg("priority", priority)
+    if not PRIORITY_MIN <= p <= PRIORITY_MAX:
+        raise ActionRejected(f"priority {p} is out of range: XSched accepts values between "
+                             f"{PRIORITY_MIN} and {PRIORITY_MAX}")
+    return p
+
+
+def validate_utilization(utilization: object) -> int:
+    u = _int_arg("utilization", utilization)
+    if not 0 <= u <= 100:
+        raise ActionRejected(f"utilization {u} is out of range: 0 to 100 (%)")
+    return u
+
+
 def validate_config(level: object, threshold: object, batch_size: object) -> tuple[int, int, int]:
     """xserver's own checks for POST /config (FACTS §4.2), with its wording where it has one."""
     lv = _int_arg("level", level)
@@ -411,19 +427,14 @@ class XServerClient:
 
     def set_priority(self, handle: int, priority: int) -> str:
         h = _handle_arg(handle)
-        p = _int_arg("priority", priority)
-        if not PRIORITY_MIN <= p <= PRIORITY_MAX:
-            raise ActionRejected(
-                f"priority {p} is out of range: XSched accepts {PRIORITY_MIN} to {PRIORITY_MAX}")
+        p = validate_priority(priority)
         return self._post("/hint", {"hint_type": HINT_PRIORITY, "handle": h, "priority": p})
 
     def set_utilization(self, *, handle: int | None = None, pid: int | None = None,
                         utilization: int) -> str:
         if (handle is None) == (pid is None):
             raise ActionRejected("give either an XQueue handle or a process id for utilization")
-        u = _int_arg("utilization", utilization)
-        if not 0 <= u <= 100:
-            raise ActionRejected(f"utilization {u} is out of range: 0 to 100 (%)")
+        u = validate_utilization(utilization)
         body: dict[str, int] = {"hint_type": HINT_UTILIZATION, "utilization": u}
         if handle is not None:
             body["handle"] = _handle_arg(handle)

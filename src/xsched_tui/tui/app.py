@@ -50,20 +50,6 @@ POLL_S = 1.0  # process refresh and xserver poll period (the issue's 1 Hz)
 DISCOVER_S = 5.0  # whole-host scan for XSched processes ("every few seconds")
 
 
-def _same_process(pid: int, started: float) -> bool:
-    """The pid still belongs to the process that was confirmed (not a reused pid)."""
-    from xsched_tui.core import procread
-
-    boot = procread.boot_time()
-    try:
-        st = procread.read_stat(pid)
-    except procread.Gone:
-        return True  # gone: os.kill will say so
-    if boot is None:
-        return True
-    return abs(boot + st.start / procread.CLK_TCK - started) < 0.5
-
-
 class XSchedApp(App[int]):
     TITLE = "xsched-tui"
     CSS_PATH = [STYLES / "app.tcss"]
@@ -386,7 +372,9 @@ class XSchedApp(App[int]):
         if self.config.readonly:
             self.notify("read-only: signals are disabled", severity="warning")
             return
-        if msg.started is not None and not _same_process(msg.pid, msg.started):
+        from xsched_tui.core.procread import same_process
+
+        if msg.started is not None and not same_process(msg.pid, msg.started):
             self.notify(f"process {msg.pid} has exited (its pid now belongs to another process): "
                         "nothing sent", severity="warning")
             return

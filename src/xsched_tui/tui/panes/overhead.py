@@ -16,11 +16,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from xsched_tui.core.expspec import OVERHEAD_WORKLOADS as WORKLOADS
 from xsched_tui.tui.messages import ExperimentCancelRequested, ExperimentRequested
 from xsched_tui.tui.panes.procs import set_static
 from xsched_tui.tui.widgets.livetable import LiveTable
 
-WORKLOADS = ("matmul", "launch", "infer")
 VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", "INCONCLUSIVE": "bold yellow",
                  "INVALID": "bold red"}
 GAUGE_WIDTH = 60

@@ -23,6 +23,8 @@ from xsched_tui.core.xserver import (
     device_text,
     policy_number,
     validate_config,
+    validate_priority,
+    validate_utilization,
 )
 from xsched_tui.tui.messages import XServerActionRequested
 from xsched_tui.tui.panes.procs import set_static
@@ -247,12 +249,18 @@ class XQueuesPane(Vertical):
         pid = self._selected_pid()
         return ("pid", pid) if pid is not None else (None, None)
 
-    def action_priority(self) -> None:
+    def _target(self):
+        """(kind, selection) for a hint, or (None, None) after saying why there is none."""
         if not self._guard():
-            return
+            return None, None
         kind, sel = self._queue_or_pid()
         if kind is None:
             self.notify("select an XQueue or a process first", severity="warning")
+        return kind, sel
+
+    def action_priority(self) -> None:
+        kind, sel = self._target()
+        if kind is None:
             return
         handles = ([sel.info.handle] if kind == "queue" else
                    [r.info.handle for r in self.view.queues if r.info.pid == sel and not r.gone])
@@ -263,28 +271,21 @@ class XQueuesPane(Vertical):
                   else f"the {len(handles)} XQueue(s) of process {sel}")
 
         def build(vals):
-            p = _int(vals["priority"], "priority")
-            if not -255 <= p <= 255:
-                raise ActionRejected("priority must be between -255 and 255")
+            p = validate_priority(_int(vals["priority"], "priority"))
             return "priority", {"handles": handles, "priority": p}, f"Set priority {p} for {target}"
 
         self._ask(f"Priority hint for {target}", [("priority", "priority (-255..255, higher wins)", "")],
                   build, "POST /hint {hint_type: 1}; xserver logs 'set priority' lines")
 
     def action_utilization(self) -> None:
-        if not self._guard():
-            return
-        kind, sel = self._queue_or_pid()
+        kind, sel = self._target()
         if kind is None:
-            self.notify("select an XQueue or a process first", severity="warning")
             return
         args = {"handle": sel.info.handle} if kind == "queue" else {"pid": sel}
         target = f"XQueue {hex(sel.info.handle)}" if kind == "queue" else f"process {sel}"
 
         def build(vals):
-            u = _int(vals["util"], "utilisation")
-            if not 0 <= u <= 100:
-                raise ActionRejected("utilisation must be between 0 and 100")
+            u = validate_utilization(_int(vals["util"], "utilisation"))
             return "utilization", {**args, "utilization": u}, f"Set utilisation {u}% for {target}"
 
         self._ask(f"Utilisation hint for {target}", [("util", "utilisation % (0..100)", "")], build,
