@@ -55,3 +55,22 @@ async def test_updates_of_several_cells_in_one_row_are_all_drawn():
         await pilot.pause()
         assert "x" in lines(t)[1] and "AA" not in lines(t)[1]
         assert t.get_row("r1") == ["x", "y", "z"]
+
+
+async def test_a_row_updated_out_of_view_is_drawn_when_scrolled_in():
+    app = T()
+    async with app.run_test(size=(80, 8)) as pilot:  # a table of ~7 visible rows, 40 rows
+        t = app.query_one(LiveTable)
+        t.add_column("A", key="a", width=8)
+        for r in range(40):
+            t.add_row(f"v{r}", key=f"r{r}")
+        await pilot.pause()
+        t.set_cell("r30", "a", "NEW30")  # far below the visible rows: not repainted now
+        t.set_cell("r1", "a", "NEW1")
+        await pilot.pause()
+        assert "NEW1" in t.render_line(2).text
+        t.scroll_to(y=25, animate=False)
+        await pilot.pause()
+        y = 30 - int(t.scroll_offset.y) + 1  # + the header line
+        assert "NEW30" in t.render_line(y).text
+        assert "v29" in t.render_line(y - 1).text

@@ -39,6 +39,7 @@ __all__ = [
     "LineSource",
     "ListLineSource",
     "LogFileError",
+    "RecordListSource",
     "is_problem",
 ]
 
@@ -147,6 +148,51 @@ class ListLineSource:
 
     def clear(self) -> None:
         self._items.clear()
+        self.generation += 1
+
+    def find(self, regex: re.Pattern[str], start: int, forward: bool = True) -> int | None:
+        return search_records(self, regex, start, forward)
+
+    def next_problem(self, after: int, forward: bool = True, level: Level = Level.WARN) -> int | None:
+        return next_problem_records(self, after, forward, level)
+
+
+class RecordListSource:
+    """One source's records in memory under one label (a process's live tail): a list of records,
+    no per-line tuple. Same reading interface as :class:`ListLineSource`; bounded by ``maxlen``."""
+
+    def __init__(self, label: str | None = None, *, maxlen: int | None = None) -> None:
+        if maxlen is not None and maxlen <= 0:
+            raise ValueError("maxlen must be positive")
+        self.maxlen = maxlen
+        self.label = label
+        self._records: list[LogRecord] = []
+        self.trimmed = 0
+        self.generation = 0
+
+    @property
+    def label_width(self) -> int:
+        return min(len(self.label), 24) if self.label else 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def record(self, i: int) -> LogRecord:
+        return self._records[i]
+
+    def source_label(self, i: int) -> str | None:
+        return self.label
+
+    def extend(self, records: Iterable[LogRecord]) -> None:
+        recs = self._records
+        recs.extend(records)
+        if self.maxlen is not None and len(recs) > self.maxlen:
+            drop = len(recs) - self.maxlen
+            del recs[:drop]
+            self.trimmed += drop
+
+    def clear(self) -> None:
+        self._records.clear()
         self.generation += 1
 
     def find(self, regex: re.Pattern[str], start: int, forward: bool = True) -> int | None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from xsched_tui.core.headlines import Headline
-from xsched_tui.core.linesource import ListLineSource
+from xsched_tui.core.linesource import ListLineSource, RecordListSource
 from xsched_tui.core.logparse import Level, LogRecord, SchedulerChosen, XQueueCreated
 from xsched_tui.core.merge import MergedTimeline
 
@@ -24,6 +26,11 @@ class LogEntry_(NamedTuple):  # same shape as logsources.LogEntry, without impor
     source_id: str
     seq: int
     record: LogRecord
+
+_get_source = attrgetter("source_id")
+_get_record = attrgetter("record")
+_get_event = attrgetter("event")
+_VERDICT_EVENTS = frozenset((XQueueCreated, SchedulerChosen))
 
 LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
 
@@ -77,7 +84,7 @@ class LogModel:
         self.sources: dict[str, SourceInfo] = {}
         self.stats: dict[str, SourceStats] = {}
         self.labels: dict[str, str] = {}
-        self.per_source: dict[str, ListLineSource] = {}
+        self.per_source: dict[str, RecordListSource] = {}
         self.per_source_max = per_source_max
         self.timeline: MergedTimeline[LogEntry] = MergedTimeline(merged_max)
         self._timeline_view = TimelineSource(self.timeline, self.labels)
@@ -159,7 +166,8 @@ class LogModel:
             return self._filtered
         if self.scope is None:
             return self._timeline_view
-        return self.per_source.setdefault(self.scope, ListLineSource(maxlen=self.per_source_max))
+        return self.per_source.setdefault(
+            self.scope, RecordListSource(self.labels.get(self.scope), maxlen=self.per_source_max))
 
     def scope_source(self) -> SourceInfo | None:
         return self.sources.get(self.scope) if self.scope else None
@@ -171,6 +179,8 @@ class LogModel:
             if self.sources.get(s.id) != s:
                 self.sources[s.id] = s
                 self.labels[s.id] = s.label.rsplit("/", 1)[-1]  # the gutter is narrow
+                if s.id in self.per_source:
+                    self.per_source[s.id].label = self.labels[s.id]
                 sources_changed = True
         for st in batch.stats:
             if self.stats.get(st.source_id) != st:
@@ -194,27 +204,31 @@ class LogModel:
         appended = 0
         rebuilt = False
         entries = batch.entries
-        for e in entries:
-            ev = e.record.event
-            if ev is not None:
-                if type(ev) is XQueueCreated:
-                    self.xqueues_by_pid[ev.pid] = self.xqueues_by_pid.get(ev.pid, 0) + 1
-                elif type(ev) is SchedulerChosen:
-                    self.scheduler_of[e.source_id] = ev.scheduler
-            lst = self.per_source.get(e.source_id)
+        # This runs for every line (100k lines/s): each run of one source's entries is handled
+        # by C-level passes (groupby, map, set), and only the rare records whose event matters
+        # for the scheduling verdict are looked at one by one.
+        scoped = 0
+        for sid, group in groupby(entries, key=_get_source):
+            recs = list(map(_get_record, group))
+            if not _VERDICT_EVENTS.isdisjoint(map(type, map(_get_event, recs))):
+                self._note_events(sid, recs)
+            lst = self.per_source.get(sid)
             if lst is None:
-                lst = self.per_source[e.source_id] = ListLineSource(maxlen=self.per_source_max)
-            lst.append(e.record, self.labels.get(e.source_id))
+                lst = self.per_source[sid] = RecordListSource(self.labels.get(sid),
+                                                              maxlen=self.per_source_max)
+            lst.extend(recs)
+            if sid == self.scope:
+                scoped += len(recs)
         if entries:
             upd = self.timeline.extend(entries)
-            mine = [e for e in entries if self.scope is None or e.source_id == self.scope]
             if self._filtered is not None:
                 if self.scope is None and not upd.append_only:
                     self._rebuild()
                     rebuilt = True
                 else:
-                    new = [(self.labels.get(e.source_id), e.record) for e in mine
-                           if self.accepts(e.record)]
+                    new = [(self.labels.get(e.source_id), e.record) for e in entries
+                           if (self.scope is None or e.source_id == self.scope)
+                           and self.accepts(e.record)]
                     self._filtered.extend(new)
                     appended = len(new)
             elif self.scope is None:
@@ -224,13 +238,21 @@ class LogModel:
                     self._timeline_view.generation += 1
                     rebuilt = True
             else:
-                appended = len(mine)
+                appended = scoped
         verdicts = self._scheduling_verdicts()
         if removed and batch.sources:
             self._rebuild()
             rebuilt = True
         return IngestResult(appended, rebuilt, sources_changed,
                             bool(batch.headlines) or verdicts)
+
+    def _note_events(self, sid: str, recs: list[LogRecord]) -> None:
+        for rec in recs:
+            ev = rec.event
+            if type(ev) is XQueueCreated:
+                self.xqueues_by_pid[ev.pid] = self.xqueues_by_pid.get(ev.pid, 0) + 1
+            elif type(ev) is SchedulerChosen:
+                self.scheduler_of[sid] = ev.scheduler
 
     def _rebuild_timeline(self) -> None:
         self.timeline.clear()

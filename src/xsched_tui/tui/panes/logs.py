@@ -64,6 +64,9 @@ class LogsPane(Vertical):
         self._cells: dict[str, list[object]] = {}
         self._painted = 0.0
         self._paint_pending = False
+        self._status_shown = ""
+        self._headlines_shown: Text | None = None
+        self._headline_rows = -1
 
     def compose(self) -> ComposeResult:
         yield Static(id="headlines")
@@ -96,6 +99,7 @@ class LogsPane(Vertical):
             self._paint_pending = False
             self._painted = time.monotonic()
             self.log_view.lines_changed()
+            self._render_status()
 
     def _flush_sources(self) -> None:
         if self._sources_dirty:
@@ -130,8 +134,9 @@ class LogsPane(Vertical):
                 self._painted = now
                 self._paint_pending = False
                 view.lines_changed()
-        if res.rebuilt or res.appended or batch.notices or batch.skipped:
-            self._render_status()
+        if (((res.rebuilt or res.appended) and not self._paint_pending)
+                or batch.notices or batch.skipped):
+            self._render_status()  # a deferred flood's line count is shown with its paint
 
     def _render_sources(self) -> None:
         t = self.query_one("#sources-table", DataTable)
@@ -176,15 +181,21 @@ class LogsPane(Vertical):
         hs = self.model.top_headlines(3)
         w = self.query_one("#headlines", Static)
         if not hs:
-            w.update(Text("no problems seen in the logs so far", "dim"))
+            out = Text("no problems seen in the logs so far", "dim")
+        else:
+            out = Text()
+            for i, h in enumerate(hs):
+                if i:
+                    out.append("\n")
+                out.append("● ", SEV_STYLE.get(h.severity, ""))
+                out.append(h.display, SEV_STYLE.get(h.severity, ""))
+        if out == self._headlines_shown:
             return
-        out = Text()
-        for i, h in enumerate(hs):
-            if i:
-                out.append("\n")
-            out.append("● ", SEV_STYLE.get(h.severity, ""))
-            out.append(h.display, SEV_STYLE.get(h.severity, ""))
-        w.update(out)
+        # A layout pass re-renders every widget on screen (at 10 batches/s it was most of the
+        # UI thread's time while tailing): only when the strip's height (1-3 lines) changes.
+        relayout = len(hs) != self._headline_rows
+        self._headlines_shown, self._headline_rows = out, len(hs)
+        w.update(out, layout=relayout)
 
     def _render_status(self) -> None:
         m = self.model
@@ -201,7 +212,10 @@ class LogsPane(Vertical):
             bits.append(f"{m.skipped} lines skipped")
         if self.replay_status:
             bits.append(self.replay_status)
-        self.query_one("#log-status", Static).update(" · ".join(bits))
+        text = " · ".join(bits)
+        if text != self._status_shown:  # one fixed-height line: never a layout pass
+            self._status_shown = text
+            self.query_one("#log-status", Static).update(text, layout=False)
 
     def set_replay_status(self, text: str) -> None:
         self.replay_status = text

@@ -49,7 +49,15 @@ class LiveTable(DataTable):
         self._cell_ver[(rk, ck)] = self._cell_ver.get((rk, ck), 0) + 1
         self._row_ver[rk] = self._row_ver.get(rk, 0) + 1
         self._line_cache.clear()
-        self.refresh_coordinate(Coordinate(self._row_locations.get(rk), self._column_locations.get(ck)))
+        row = self._row_locations.get(rk)
+        top = int(self.scroll_offset.y)
+        # A row scrolled out of view (64 log sources in a 9-row table) is not repainted now: its
+        # bumped version re-renders it when it scrolls in. Computing and sending the region of
+        # every changed cell was most of the sources table's cost.
+        if (row is not None and not self.fixed_rows and self._total_row_height == self.row_count
+                and not top - 1 <= row <= top + self.size.height):  # rows of one line each
+            return
+        self.refresh_coordinate(Coordinate(row, self._column_locations.get(ck)))
 
     def _count(self) -> int:
         c = self._update_count

@@ -279,7 +279,21 @@ class LogView(ScrollView, can_focus=True):
         if self._size_timer is not None:
             self._size_timer.stop()
             self._size_timer = None
-        self.virtual_size = Size(self._virtual_width(), self._count)
+        new = Size(self._virtual_width(), self._count)
+        old = self.virtual_size
+        if new == old:
+            return
+        h = self.scrollable_content_region.height
+        if self.is_mounted and h and new.width == old.width and min(new.height, old.height) > h:
+            # More lines, same width, the vertical scrollbar shown before and after: nothing
+            # else on screen moves. Assigning virtual_size would re-lay out (and re-render) the
+            # whole screen, ~70 ms with the footer and tables; at every paint of a growing log
+            # that was most of the UI thread. Update the scrollbar and this widget only.
+            self.set_reactive(LogView.virtual_size, new)
+            self._scroll_update(new)
+            self.refresh()
+        else:
+            self.virtual_size = new
 
     def _visible(self) -> tuple[int, int]:
         top = self.scroll_offset.y
