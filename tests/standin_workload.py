@@ -15,6 +15,8 @@ for tests that go through the CLI (which passes only workload options), STANDIN_
   --fail / STANDIN_FAIL=1               print an error line and exit 1
   --incorrect / STANDIN_INCORRECT=1, --suspect / STANDIN_SUSPECT=1, --no-result, --exit-code N
   --warmup-s S                          delay before "ready" (default 0)
+  --wait-stdin, --until-stdin, --duration S   the workload protocol's synchronised start/stop
+  --crash-at-exit / STANDIN_CRASH_AT_EXIT=1   SIGSEGV after the result line (as on the H100)
 Unknown options (--size, --device, ...) are accepted and echoed in the start line.
 """
 
@@ -24,8 +26,10 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -54,6 +58,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--suspect", action="store_true", default=env.get("STANDIN_SUSPECT") == "1")
     p.add_argument("--no-result", action="store_true")
     p.add_argument("--exit-code", type=int, default=0)
+    p.add_argument("--wait-stdin", action="store_true")
+    p.add_argument("--until-stdin", action="store_true")
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--crash-at-exit", action="store_true",
+                   default=env.get("STANDIN_CRASH_AT_EXIT") == "1")
     ns, rest = p.parse_known_args(argv)
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -66,18 +75,36 @@ def main(argv: list[str]) -> int:
         emit(type="note", sleeper_pid=kid.pid)
     time.sleep(ns.warmup_s)
     emit(type="ready")
+    if ns.wait_stdin and sys.stdin.readline() == "":
+        emit(type="error", message="stdin closed before the go line")
+        return 1
+    told = threading.Event()
+    if ns.until_stdin:
+        def watch() -> None:
+            sys.stdin.readline()
+            told.set()
+        threading.Thread(target=watch, daemon=True).start()
     if ns.hang:
         while True:
             time.sleep(1)
+    measure_t0 = time.time()
     xsched = any(k.startswith("XSCHED_") and not k.startswith("XSCHED_TUI_") for k in env)
     factor = ns.xsched_factor if xsched else 1.0
     rng = random.Random(os.getpid())
     values = []
-    for i in range(ns.iters):
+    i = 0
+    while True:
+        if ns.until_stdin:
+            if i > 0 and (told.is_set() or (ns.duration is not None
+                          and time.time() - measure_t0 >= ns.duration)):
+                break
+        elif i >= ns.iters:
+            break
+        i += 1
         time.sleep(ns.measure_s / max(1, ns.iters))
         v = ns.value * factor * (1 + ns.jitter * (rng.random() - 0.5))
         values.append(v)
-        emit(type="progress", done=i + 1, total=ns.iters, last=v)
+        emit(type="progress", done=i, total=ns.iters, last=v)
     if ns.no_result:
         return ns.exit_code
     s = sorted(values)
@@ -90,7 +117,13 @@ def main(argv: list[str]) -> int:
          values=values, summary=summary, correct=not ns.incorrect, suspect=ns.suspect,
          suspect_reason="stand-in asked to be suspect" if ns.suspect else None,
          cpu_time_s=time.process_time() - c0, wall_s=time.perf_counter() - t0, device="cpu",
-         timing="cpu_clock", stream="explicit")
+         timing="cpu_clock", stream="explicit", measure_t0=measure_t0, measure_t1=time.time(),
+         stopped_by="stdin" if told.is_set() else "limit",
+         **({"requests": n, "req_per_s": n / max(time.time() - measure_t0, 1e-9)}
+            if ns.metric in ("req_per_s", "latency_ms") else {}),
+         **({"tflops": med} if ns.metric == "tflops" else {}))
+    if ns.crash_at_exit:
+        os.kill(os.getpid(), signal.SIGSEGV)
     return ns.exit_code
 
 

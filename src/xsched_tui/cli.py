@@ -133,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "or no valid pair, 64: bad usage, 130/143: stopped (finished runs kept).")
     _common(ov, suppress=True)
     cli_experiments.add_overhead_arguments(ov)
+    pr = sub.add_parser("priority", help="run the dual-model priority experiment (or a "
+                        "partition, or N tenants) under standalone/native/XSched",
+                        description="A latency-sensitive foreground (periodic requests) against a "
+                        "flat-out background, each configuration in fresh processes started "
+                        "together; foreground p50/p99/CDF and background throughput normalised to "
+                        "standalone, overlap proven, crashes reported. Exit code 0: XSched helps "
+                        "(or SLOs met / split reached), 1: no effect or inconclusive, 2: worse "
+                        "than native, SLOs missed or invalid, 64: bad usage, 130/143: stopped.")
+    _common(pr, suppress=True)
+    from xsched_tui import cli_priority
+
+    cli_priority.add_arguments(pr)
     rn = sub.add_parser("runs", help="list past experiments, or compare two side by side",
                         description="List the experiments in the results folder (name, date, "
                         "verdict, valid/invalid runs); --compare A B prints two side by side.")
@@ -391,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from xsched_tui import cli_xqueues
 
             return cli_xqueues.run(ns, cfg)
+        if ns.command == "priority":
+            from xsched_tui import cli_priority
+
+            return cli_priority.run(ns, cfg)
         if ns.command in ("overhead", "runs"):
             from xsched_tui import cli_experiments
 

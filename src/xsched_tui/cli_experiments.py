@@ -69,7 +69,6 @@ def _err(msg: str) -> None:
 
 
 def run_overhead(ns: argparse.Namespace, cfg: Config) -> int:
-    from xsched_tui.core.experiment import ExperimentRunner, RunFinished, RunStarted
     from xsched_tui.core.expspec import build_overhead_spec
 
     try:
@@ -82,26 +81,44 @@ def run_overhead(ns: argparse.Namespace, cfg: Config) -> int:
         _err(str(exc))
         return EXIT_USAGE
 
+    res = execute(spec, cfg, ns.json, _summary_text, "overhead")
+    if isinstance(res, int):
+        return res
+    out = res
+    verdict = (out.analysis or {}).get("verdict")
+    if verdict in (None, "INVALID"):
+        reasons = sorted({r.invalid_reason for r in out.runs if not r.valid and r.invalid_reason})
+        _err("no valid pair: " + ("; ".join(reasons[:5]) or "no run completed"))
+    return VERDICT_EXIT.get(str(verdict), 2)
+
+
+def execute(spec: Any, cfg: Config, as_json: bool, summary: Any, command: str) -> Any:
+    """Run an experiment headless with progress on stderr, the summary (or result.json) on
+    stdout; Ctrl+C/SIGTERM/SIGHUP cancel it and keep the finished runs. Returns the outcome, or
+    an exit code when it was cancelled, failed internally or could not start."""
+    from xsched_tui.core.experiment import ExperimentRunner, RunFinished, RunStarted
+
     def on_event(ev: Any) -> None:
         if isinstance(ev, RunStarted):
-            print(f"[{ev.index}/{ev.total}] {ev.mode} started (pid {ev.pid})", file=sys.stderr,
-                  flush=True)
+            print(f"[{ev.index}/{ev.total}] {ev.mode}/{ev.role} started (pid {ev.pid})",
+                  file=sys.stderr, flush=True)
         elif isinstance(ev, RunFinished):
             val = f"{ev.value:.4g} {ev.metric}" if ev.value is not None else "no value"
             why = "valid" if ev.valid else f"INVALID: {ev.invalid_reason}"
-            print(f"[{ev.index}/{ev.total}] {ev.mode}: {val}, {ev.exit_text}, {why}",
+            print(f"[{ev.index}/{ev.total}] {ev.mode}/{ev.role}: {val}, {ev.exit_text}, {why}",
                   file=sys.stderr, flush=True)
 
     try:
         runner = ExperimentRunner(spec, cfg, results_dir=cfg.results, on_event=on_event)
     except OSError as exc:
-        _err(f"cannot create the results folder under {cfg.results}: {exc.strerror or exc}")
+        print(f"xsched-tui {command}: cannot create the results folder under {cfg.results}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     got: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
         got.append(signum)
-        runner.cancel()  # only flags: the runner stops the child and writes "cancelled"
+        runner.cancel()  # only flags: the runner stops the children and writes "cancelled"
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -112,21 +129,15 @@ def run_overhead(ns: argparse.Namespace, cfg: Config) -> int:
             signal.signal(s, h)
     with open(out.result_path, encoding="utf-8") as f:
         doc = json.load(f)
-    if ns.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print(_summary_text(doc))
+    print(json.dumps(doc, indent=2) if as_json else summary(doc))
     if out.status == "cancelled":
         print(f"cancelled: {len(out.runs)} finished run(s) kept in {out.folder}", file=sys.stderr)
         return 128 + got[0] if got else 130
     if out.status == "error":
-        _err(f"the experiment stopped on an internal error: {doc.get('message')}")
+        print(f"xsched-tui {command}: the experiment stopped on an internal error: "
+              f"{doc.get('message')}", file=sys.stderr)
         return 2
-    verdict = (out.analysis or {}).get("verdict")
-    if verdict in (None, "INVALID"):
-        reasons = sorted({r.invalid_reason for r in out.runs if not r.valid and r.invalid_reason})
-        _err("no valid pair: " + ("; ".join(reasons[:5]) or "no run completed"))
-    return VERDICT_EXIT.get(str(verdict), 2)
+    return out
 
 
 def _summary_text(doc: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any
 
 from xsched_tui import __version__
@@ -42,6 +42,7 @@ from xsched_tui.core.logparse import LogParser
 from xsched_tui.core.logsources import LogEntry, SourceInfo
 from xsched_tui.core.procrecords import LibFile, ProcRecord
 from xsched_tui.core.runner import Child, ExitStatus, StartError, signal_name
+from xsched_tui.core.xserverproc import ManagedXServer, XServerLaunch
 
 SCHEMA_ID = "xsched-tui/experiment-result/v1"
 STATUSES = ("running", "finished", "cancelled", "error")
@@ -105,10 +106,52 @@ class Role:
     options: Mapping[str, Any] = field(default_factory=dict)
     argv: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # Only in XSched modes (priority, level, threshold, batch of this role's XQueues).
+    xsched_env: Mapping[str, str] = field(default_factory=dict)
+    # A trial ends when its primary roles are done; the others (a background) are then told to
+    # stop on stdin (--until-stdin) and report what they measured until then.
+    primary: bool = True
+    priority: int | None = None  # what the role's XSched priority is (for the report)
+    slo: Slo | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "options": dict(self.options),
-                "argv": list(self.argv) if self.argv is not None else None, "env": dict(self.env)}
+                "argv": list(self.argv) if self.argv is not None else None, "env": dict(self.env),
+                "xsched_env": dict(self.xsched_env), "primary": self.primary,
+                "priority": self.priority, "slo": self.slo.to_json() if self.slo else None}
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A tenant's objective: a p99 latency limit (ms), a minimum throughput as a fraction of the
+    role's standalone throughput, and/or a per-request deadline (ms; misses are counted)."""
+
+    p99_ms: float | None = None
+    min_throughput_frac: float | None = None
+    deadline_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("p99_ms", "min_throughput_frac", "deadline_ms"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"SLO {name} must be a positive number, got {v}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"p99_ms": self.p99_ms, "min_throughput_frac": self.min_throughput_frac,
+                "deadline_ms": self.deadline_ms}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Before the plan: run ``role`` flat out once (``rate`` 0) and set its periodic rate to
+    ``fraction`` x the measured requests/s (the paper's foreground: 20% of its peak)."""
+
+    role: str
+    fraction: float = 0.2
+    requests: int = 200
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "fraction": self.fraction, "requests": self.requests}
 
 
 @dataclass(frozen=True)
@@ -119,9 +162,13 @@ class Mode:
     name: str
     xsched: bool
     env: Mapping[str, str] = field(default_factory=dict)
+    roles: tuple[str, ...] | None = None  # the roles that run in this mode (None: all)
+    xserver: XServerLaunch | None = None  # started before the roles, stopped after them
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "xsched": self.xsched, "env": dict(self.env)}
+        return {"name": self.name, "xsched": self.xsched, "env": dict(self.env),
+                "roles": list(self.roles) if self.roles is not None else None,
+                "xserver": self.xserver.to_json() if self.xserver else None}
 
 
 @dataclass(frozen=True)
@@ -138,6 +185,8 @@ class ExperimentSpec:
     threshold_pct: float = 10.0
     aa: bool = False  # the modes are two identical native configurations (noise floor)
     stop_grace_s: float = 2.0  # SIGTERM -> SIGKILL delay when a run is stopped
+    calibration: Calibration | None = None
+    stop_wait_s: float = 30.0  # how long a told-to-stop role may take to report and exit
 
     def __post_init__(self) -> None:
         if not self.roles or not self.modes:
@@ -149,10 +198,22 @@ class ExperimentSpec:
         names = [m.name for m in self.modes]
         if len(set(names)) != len(names) or len({r.name for r in self.roles}) != len(self.roles):
             raise ValueError("mode names and role names must be unique")
+        known = {r.name for r in self.roles}
+        for m in self.modes:
+            if m.roles is not None and (not m.roles or set(m.roles) - known):
+                raise ValueError(f"mode {m.name!r} names unknown roles: {sorted(set(m.roles) - known)}")
+        if self.calibration is not None and self.calibration.role not in known:
+            raise ValueError(f"calibration names an unknown role {self.calibration.role!r}")
+
+    def roles_of(self, mode: Mode) -> tuple[Role, ...]:
+        if mode.roles is None:
+            return self.roles
+        return tuple(r for r in self.roles if r.name in mode.roles)
 
     @property
     def total_runs(self) -> int:
-        return self.repeats * len(self.modes) * len(self.roles)
+        per = sum(len(self.roles_of(m)) for m in self.modes)
+        return self.repeats * per + (1 if self.calibration is not None else 0)
 
     def plan(self) -> list[tuple[int, Mode]]:
         """(repeat, mode) in the order they run."""
@@ -165,7 +226,8 @@ class ExperimentSpec:
                 "modes": [m.to_json() for m in self.modes], "repeats": self.repeats,
                 "interleave": self.interleave, "timeout_s": self.timeout_s, "python": self.python,
                 "allow_unproven": self.allow_unproven, "threshold_pct": self.threshold_pct,
-                "aa": self.aa}
+                "aa": self.aa,
+                "calibration": self.calibration.to_json() if self.calibration else None}
 
 
 @dataclass(frozen=True)
@@ -220,6 +282,9 @@ class RunRecord:
     valid: bool
     invalid_reason: str | None
     folder: str  # relative to the experiment folder
+    trial: int = 0  # the roles of one (repeat, mode) share a trial number (1-based; 0: calibration)
+    told_stop: float | None = None  # epoch seconds when the runner told it to stop (stdin)
+    xserver: Mapping[str, Any] | None = None  # what xserver showed of this process (GLB)
 
     @property
     def value(self) -> float | None:
@@ -346,15 +411,23 @@ def _sched_text(s: str, pol: str | None) -> str:
     return f"{s} {pol}" if pol else s
 
 
-def log_facts_of(lines: Sequence[str], pid: int | None, label: str = "run") -> ProcLogFacts | None:
-    """Fold a run's stderr through the real log parser into that process's facts."""
+def log_facts_of(lines: Sequence[str], pid: int | None, label: str = "run", *,
+                 xserver_lines: Sequence[str] = (), xserver_pid: int | None = None,
+                 ) -> ProcLogFacts | None:
+    """Fold a run's stderr (and, under the global scheduler, xserver's, which is where its
+    XQueues and priorities are logged) through the real log parser into that process's facts."""
     if pid is None:
         return None
-    parser = LogParser()
-    recs = parser.feed_many(lines) + parser.flush()
     facts = LogFacts()
-    info = SourceInfo("run", label, "process", None, pid, "launch")
-    facts.ingest([LogEntry("run", i + 1, r) for i, r in enumerate(recs)], {"run": info})
+    for sid, src_lines, info in (
+            ("run", lines, SourceInfo("run", label, "process", None, pid, "launch")),
+            ("xserver", xserver_lines, SourceInfo("xserver", "xserver", "process", None,
+                                                  xserver_pid, "launch", "xserver"))):
+        if not src_lines:
+            continue
+        parser = LogParser()
+        recs = parser.feed_many(src_lines) + parser.flush()
+        facts.ingest([LogEntry(sid, i + 1, r) for i, r in enumerate(recs)], {sid: info})
     return facts.for_pid(pid)
 
 
@@ -383,6 +456,7 @@ def judge(
     logs: ProcLogFacts | None,
     pid: int | None,
     argv: Sequence[str],
+    xq: Any = None,
 ) -> tuple[bool, str | None, RunEvents]:
     """Validity of one run and the evidence behind it; every reason found is listed."""
     reasons: list[str] = []
@@ -414,7 +488,7 @@ def judge(
         loader = [p for p in problems if "cannot be preloaded" in p or "cannot open shared" in p
                   or "symbol lookup" in p or ("version" in p and "not found" in p)]
         rec = snapshot if snapshot is not None else _log_only_record(pid, argv, status)
-        d = diagnose(rec, logs, None)
+        d = diagnose(rec, logs, xq)
         diag_text, scheduling = d.verdict, d.scheduling
         if loader:
             reasons.append("loader error: " + loader[0])
@@ -466,6 +540,9 @@ class _Live:
         self.timed_out = False
         self.cancelled = False
         self.last_progress = 0.0
+        self.trial = 0
+        self.went: float | None = None
+        self.told_stop: float | None = None
         self.argv: list[str] = []
         self.env: dict[str, str] = {}
         self.started = time.time()
@@ -489,9 +566,9 @@ class _Live:
             self.runner._wake.set()
         elif t == "result":
             self.result = msg
+            self.runner._wake.set()  # a primary's result ends the trial for the others
             if not self.snapped:  # a workload that never said "ready": look at it now
                 self.ready.set()
-                self.runner._wake.set()
         elif t == "error":
             self.error = str(msg.get("message", ""))[:2000]
         elif t == "progress":
@@ -545,6 +622,7 @@ class ExperimentRunner:
         self._lock = threading.Lock()
         self._runs: list[RunRecord] = []
         self._live: list[_Live] = []
+        self.calibrated_rate: float | None = None
         self._status = "running"
         self._message = ""
         self.lib_dir, self.platform = lib_dir_and_platform(config)
@@ -595,16 +673,13 @@ class ExperimentRunner:
         self._emit(ExperimentStarted(self.folder, spec.name, spec.total_runs))
         index = 0
         try:
-            for repeat, mode in spec.plan():
+            if spec.calibration is not None:
+                index = 1
+                self._calibrate(collector)
+            for trial, (repeat, mode) in enumerate(spec.plan(), 1):
                 if self._cancel.is_set():
                     break
-                lives = []
-                for role in spec.roles:
-                    index += 1
-                    lives.append(self._start(index, repeat, mode, role))
-                self._watch(lives, collector)
-                for lv in lives:
-                    self._finish(lv)
+                index = self._trial(trial, index, repeat, mode, collector)
             self._status = "cancelled" if self._cancel.is_set() else "finished"
         except BaseException as exc:  # KeyboardInterrupt included: write what we have, then go
             self._status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "error"
@@ -629,12 +704,96 @@ class ExperimentRunner:
                                       (analysis or {}).get("verdict"), analysis, self._message))
         return ExperimentOutcome(self.folder, self._status, runs, analysis, self.result_path)
 
+    def _calibrate(self, collector: Any) -> None:
+        """Run the calibration role flat out once; fix its periodic rate for the whole plan."""
+        cal = self.spec.calibration
+        assert cal is not None
+        role = next(r for r in self.spec.roles if r.name == cal.role)
+        flat = replace(role, options={**role.options, "rate": 0, "iters": cal.requests,
+                                      "duration": None}, primary=True)
+        mode = Mode("calibrate", False)
+        lv = self._start(1, -1, mode, flat, trial=0)
+        self._watch([lv], collector, None)
+        rec = self._finish(lv)
+        rps = ((rec.result or {}).get("req_per_s") if rec.valid else None)
+        if not isinstance(rps, (int, float)) or isinstance(rps, bool) or not rps > 0:
+            raise RuntimeError(f"calibration of {role.name!r} failed: "
+                               f"{rec.invalid_reason or 'no req_per_s in its result'}")
+        rate = round(cal.fraction * float(rps), 3)
+        self.calibrated_rate = rate
+        roles = tuple(replace(r, options={**r.options, "rate": rate}) if r.name == role.name else r
+                      for r in self.spec.roles)
+        self.spec = replace(self.spec, roles=roles)
+        self._write_json("spec.json", {"schema": SCHEMA_ID.replace("result", "spec"),
+                                       "spec": self.spec.to_json(), "setup": self._setup()})
+
+    def _trial(self, trial: int, index: int, repeat: int, mode: Mode, collector: Any) -> int:
+        """One (repeat, mode): xserver if any, every role of the mode at once, synchronised
+        start, primaries to the end, then the others told to stop. Returns the last run index."""
+        roles = self.spec.roles_of(mode)
+        sync = len(roles) > 1
+        xs: ManagedXServer | None = None
+        xs_error: str | None = None
+        tdir = os.path.join(self.folder, "trials")
+        if mode.xserver is not None:
+            os.makedirs(tdir, exist_ok=True)
+            env = xenv.workload_env(self.environ, {}, lib_dir=None, platform=None, xsched=False)
+            if self.lib_dir:
+                old = env.get("LD_LIBRARY_PATH", "")
+                env["LD_LIBRARY_PATH"] = self.lib_dir + (os.pathsep + old if old else "")
+            xs = ManagedXServer(mode.xserver, install=self.config.install_dir(), env=env,
+                                log_path=os.path.join(tdir, f"{trial:03d}-xserver.log"),
+                                host="127.0.0.1")
+            xs_error = xs.start()
+        lives = []
+        for role in roles:
+            index += 1
+            lives.append(self._start(index, repeat, mode, role, trial=trial, sync=sync,
+                                     refuse=f"xserver: {xs_error}" if xs_error else None))
+        try:
+            if sync:
+                self._go(lives, xs)
+            self._watch(lives, collector, xs)
+        finally:
+            xs_doc = None
+            if xs is not None:
+                xs.stop()
+                xs_doc = {"trial": trial, "mode": mode.name, "argv": xs.argv, "error": xs_error,
+                          "pid": xs.pid, "exit": xs.status.describe() if xs.status else None,
+                          "polls": xs.polls, "max_xqueues": dict(xs.max_queues),
+                          "max_suspended": dict(xs.max_suspended),
+                          "log": os.path.relpath(xs.log_path, self.folder)}
+                self._write_json(os.path.join("trials", f"{trial:03d}-xserver.json"), xs_doc)
+            for lv in lives:
+                self._finish(lv, xs)
+        return index
+
+    def _go(self, lives: list[_Live], xs: ManagedXServer | None) -> None:
+        """Wait until every role is warm (its ready line) or gone, then start them together."""
+        deadline = time.monotonic() + self.spec.timeout_s
+        next_poll = 0.0
+        while not self._cancel.is_set() and time.monotonic() < deadline:
+            waiting = [lv for lv in lives if lv.child is not None and lv.child.running
+                       and not lv.ready.is_set()]
+            if not waiting:
+                break
+            if xs is not None and time.monotonic() >= next_poll:
+                xs.poll()
+                next_poll = time.monotonic() + 0.5
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+        now = self._clock()
+        for lv in lives:
+            if lv.child is not None and lv.child.running:
+                lv.child.write_stdin("go\n")
+                lv.went = now
+
     def _env_for(self, mode: Mode, role: Role) -> tuple[dict[str, str], dict[str, str]]:
         env = xenv.workload_env(self.environ, self.config.xsched_env, lib_dir=self.lib_dir,
                                 platform=self.platform, enable=self.config.enable, xsched=mode.xsched)
         if role.argv is None:
             env = _module_env(env)
-        overrides = {**role.env, **mode.env}
+        overrides = {**role.env, **mode.env, **(role.xsched_env if mode.xsched else {})}
         for k, v in overrides.items():
             if v == "":
                 env.pop(k, None)
@@ -642,35 +801,70 @@ class ExperimentRunner:
                 env[k] = str(v)
         return env, overrides
 
-    def _start(self, index: int, repeat: int, mode: Mode, role: Role) -> _Live:
+    def _start(self, index: int, repeat: int, mode: Mode, role: Role, *, trial: int = 0,
+               sync: bool = False, refuse: str | None = None) -> _Live:
         rel = os.path.join("runs", f"{index:03d}-{safe_name(mode.name)}-{safe_name(role.name)}")
         folder = os.path.join(self.folder, rel)
         os.makedirs(folder, exist_ok=True)
         lv = _Live(self, index, repeat, mode, role, folder, rel)
+        lv.trial = trial
         env, overrides = self._env_for(mode, role)
         lv.env = recorded_env(env, overrides)
         lv.argv = list(role.argv) if role.argv is not None else \
             _workload_argv(self.spec.python, role.kind, role.options)
+        if sync:  # the workload protocol: "go" on stdin starts measuring, the next line stops it
+            # A background is stopped by that line; its own --duration (what it measures when
+            # it runs alone) must not end it first, so the trial's timeout caps it (argparse:
+            # the last --duration wins).
+            lv.argv += ["--wait-stdin"] + ([] if role.primary else [
+                "--until-stdin", "--duration", f"{self.spec.timeout_s:g}"])
         lv.started = self._clock()
-        try:
-            lv.child = Child(lv.argv, env=env, on_stdout=lv.on_stdout, on_stderr=lv.on_stderr)
-        except StartError as exc:
-            lv.error = str(exc)
+        if refuse is not None:
+            lv.error = refuse
+        else:
+            try:
+                lv.child = Child(lv.argv, env=env, on_stdout=lv.on_stdout, on_stderr=lv.on_stderr,
+                                 stdin=sync)
+            except StartError as exc:
+                lv.error = str(exc)
         self._live.append(lv)
         self._emit(RunStarted(index, self.spec.total_runs, repeat, mode.name, role.name,
                               lv.child.pid if lv.child else None, rel))
         return lv
 
-    def _watch(self, lives: list[_Live], collector: Any) -> None:
-        """Wait for the children of one trial; snapshot each once it measures; enforce the
-        timeout and cancel."""
+    def _watch(self, lives: list[_Live], collector: Any, xs: ManagedXServer | None) -> None:
+        """Wait for the children of one trial; snapshot each once it measures; when the primary
+        roles are done tell the others to stop (then stop them); enforce the timeout and
+        cancel; poll xserver meanwhile."""
         deadline = time.monotonic() + self.spec.timeout_s
+        primaries = [lv for lv in lives if lv.role.primary] or lives
+        stop_deadline: float | None = None
+        next_poll = 0.0
         while True:
             running = [lv for lv in lives if lv.child is not None and lv.child.running]
             for lv in lives:
                 if lv.child is not None and not lv.snapped and lv.ready.is_set():
                     self._snapshot(lv, collector)
             if not running:
+                return
+            if xs is not None and time.monotonic() >= next_poll:
+                xs.poll()
+                next_poll = time.monotonic() + 0.5
+            # A primary is done when it has reported (its result line) or exited: the others
+            # are told then, not when its interpreter has finished tearing down (~0.5 s).
+            if stop_deadline is None and all(lv not in running or lv.result is not None
+                                             for lv in primaries):
+                now = self._clock()
+                for lv in running:
+                    if lv in primaries:
+                        continue
+                    lv.told_stop = now
+                    lv.child.write_stdin("stop\n")  # type: ignore[union-attr]
+                    lv.child.close_stdin()  # type: ignore[union-attr]
+                stop_deadline = time.monotonic() + self.spec.stop_wait_s
+            if stop_deadline is not None and time.monotonic() >= stop_deadline:
+                for lv in running:
+                    lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
                 return
             if self._cancel.is_set():
                 for lv in running:
@@ -700,7 +894,7 @@ class ExperimentRunner:
         finally:
             collector.untrack(pid)
 
-    def _finish(self, lv: _Live) -> None:
+    def _finish(self, lv: _Live, xs: ManagedXServer | None = None) -> RunRecord:
         if lv.child is not None:
             lv.status = lv.child.wait(timeout=max(5.0, self.spec.stop_grace_s * 2 + 1))
             if lv.status.returncode is None:  # still alive after wait(): stop it for good
@@ -709,10 +903,19 @@ class ExperimentRunner:
         lv.close_files()
         pid = lv.child.pid if lv.child else None
         stderr = list(lv.child.stderr_lines) if lv.child else []
-        logs = log_facts_of(stderr, pid, f"{lv.mode.name}/{lv.role.name}")
+        logs = log_facts_of(stderr, pid, f"{lv.mode.name}/{lv.role.name}",
+                            xserver_lines=xs.log_lines() if xs else (),
+                            xserver_pid=xs.pid if xs else None)
+        xq = xs.best_view_for(pid) if xs is not None and pid is not None else None
         valid, reason, events = judge(
             lv.mode, self.spec, status=lv.status, timed_out=lv.timed_out, cancelled=lv.cancelled,
-            result=lv.result, error=lv.error, snapshot=lv.snapshot, logs=logs, pid=pid, argv=lv.argv)
+            result=lv.result, error=lv.error, snapshot=lv.snapshot, logs=logs, pid=pid, argv=lv.argv,
+            xq=xq)
+        xs_doc = None
+        if xs is not None and pid is not None:
+            xs_doc = {"max_xqueues": xs.max_queues.get(pid, 0),
+                      "max_suspended": xs.max_suspended.get(pid, 0), "polls": xs.polls,
+                      "priorities": sorted(set((logs.priorities if logs else {}).values()))}
         st = lv.status
         sig = st.signal if st else None
         rec = RunRecord(
@@ -724,7 +927,8 @@ class ExperimentRunner:
             (st.describe() if st is not None else f"not started: {lv.error}"),
             timed_out=lv.timed_out, cancelled=lv.cancelled, result=lv.result, error=lv.error,
             events=events, fingerprint=fingerprint_of(lv.snapshot, lv.snap_note),
-            valid=valid, invalid_reason=reason, folder=lv.rel,
+            valid=valid, invalid_reason=reason, folder=lv.rel, trial=lv.trial,
+            told_stop=lv.told_stop, xserver=xs_doc,
         )
         write_text_atomic(os.path.join(lv.folder, "run.json"), json.dumps(rec.to_json(), indent=2))
         with self._lock:
@@ -736,6 +940,7 @@ class ExperimentRunner:
         self._emit(RunFinished(rec.index, self.spec.total_runs, rec.repeat, rec.mode, rec.role,
                                rec.valid, rec.invalid_reason, rec.value,
                                (rec.result or {}).get("metric"), rec.exit_text))
+        return rec
 
     # -- outputs ---------------------------------------------------------------------------------
     def _emit(self, ev: Any) -> None:
@@ -747,6 +952,17 @@ class ExperimentRunner:
             pass
 
     def _analysis(self) -> dict[str, Any] | None:
+        if self.spec.kind == "priority":
+            from xsched_tui.core.priority import priority_from_runs
+
+            try:
+                return priority_from_runs(self.runs, self.spec).to_json()
+            except (ValueError, ArithmeticError) as exc:  # a bug must not lose the runs
+                return {"kind": "priority", "variant": "dual", "foreground": None,
+                        "standalone_of": {}, "native_mode": None, "xsched_mode": None,
+                        "stats": [], "overlap": [], "cdf": {}, "xsched_vs_native": None,
+                        "paper": {}, "shares": {}, "crashes": [], "verdict": "INVALID",
+                        "verdict_reason": f"analysis failed: {exc}", "notes": []}
         if self.spec.kind != "overhead":
             return None
         from xsched_tui.core.overhead import overhead_from_runs
@@ -808,6 +1024,18 @@ class ExperimentRunner:
             with open(self.result_path, encoding="utf-8") as f:
                 doc = json.load(f)
             write_text_atomic(os.path.join(self.folder, "report.md"), to_markdown(doc))
+            an = doc.get("analysis") or {}
+            if an.get("kind") == "priority" and an.get("cdf"):
+                from xsched_tui.core.prioreport import cdf_svg
+                from xsched_tui.core.priority import latencies
+
+                raw: dict[str, list[float]] = {}
+                for r in self.runs:
+                    if r.valid and r.role == an.get("foreground"):
+                        raw.setdefault(r.mode, []).extend(latencies(r))
+                write_text_atomic(os.path.join(self.folder, "cdf.svg"),
+                                  cdf_svg(an["cdf"], raw, f"{self.spec.name}: foreground "
+                                          f"{an.get('foreground')} latency CDF"))
         except (OSError, ValueError):
             pass  # result.json is the record; the report can be regenerated from it
 

@@ -128,6 +128,11 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
         out.append(f"Threshold {_f(thr)}% (the user's test); the paper reports < {_f(an.get('paper_pct'))}% "
                    "at Level 1 (OSDI'25 Fig. 12a), shown for reference, not used as the pass line.")
 
+    if an and an.get("kind") == "priority":
+        from xsched_tui.core.prioreport import markdown
+
+        out += markdown(an, "cdf.svg" if an.get("cdf") else None)
+
     xs_runs = [r for r in runs if _is_xsched(spec, r.get("mode"))]
     if xs_runs:
         out += ["", "## Evidence that XSched was active", ""]

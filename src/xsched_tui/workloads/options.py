@@ -104,6 +104,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("ready_file", COMMON, "create this file when warm-up is done", metavar="PATH"),
     Option("wait_stdin", COMMON, "after warm-up print the ready line, then wait for one line on "
            "stdin before measuring (EOF = give up)", boolean=True),
+    Option("until_stdin", COMMON, "measure until a line (or EOF) arrives on stdin (after the "
+           "--wait-stdin line), then report what was measured; --duration/--iters still cap it. "
+           "How an experiment stops a background role when the foreground is done",
+           boolean=True),
     Option("no_parent_watch", COMMON, "keep running when the parent process dies "
            "(default: stop, so no orphan keeps a GPU busy)", boolean=True),
     # ---- matmul

@@ -8,6 +8,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,11 +41,31 @@ class RunState:
 class Stop:
     iters: int | None
     duration: float | None
+    told: threading.Event | None = None  # --until-stdin: set when the stop line arrives
 
     def reached(self, done: int, elapsed: float) -> bool:
+        if self.told is not None and self.told.is_set():
+            return True
         if self.iters is not None:
             return done >= self.iters
-        return elapsed >= (self.duration or 0.0)
+        if self.duration is None:
+            return False  # only the stop line ends it
+        return elapsed >= self.duration
+
+
+def _stop_line_watch() -> threading.Event:
+    """--until-stdin: an event set by the next line on stdin, or by EOF (the runner is gone)."""
+    told = threading.Event()
+
+    def watch() -> None:
+        try:
+            sys.stdin.readline()
+        except (OSError, ValueError):
+            pass
+        told.set()
+
+    threading.Thread(target=watch, name="until-stdin", daemon=True).start()
+    return told
 
 
 def _build(torch: Any, device: Device, ns: argparse.Namespace) -> Workload:
@@ -123,13 +144,18 @@ def _periodic(wl: Workload, timer: CpuTimer | EventTimer, stop: Stop, rate: floa
     k = 0
     while True:
         slot = k * period
-        if (stop.iters is not None and k >= stop.iters) or (
-                stop.iters is None and slot >= (stop.duration or 0.0)):
+        if (stop.told is not None and stop.told.is_set()) or (
+                stop.iters is not None and k >= stop.iters) or (
+                stop.iters is None and stop.duration is not None and slot >= stop.duration):
             break
         target = t0 + slot + (rng.uniform(-jitter, jitter) * period if jitter else 0.0)
         delay = target - time.perf_counter()
         if delay > 0:
-            time.sleep(delay)
+            if stop.told is not None:
+                if stop.told.wait(delay):
+                    break
+            else:
+                time.sleep(delay)
         elif -delay > LATE_FRACTION * period:
             late += 1
         last = time.perf_counter()
@@ -148,7 +174,9 @@ def _periodic(wl: Workload, timer: CpuTimer | EventTimer, stop: Stop, rate: floa
 def _periodic_total(stop: Stop, rate: float) -> int | None:
     if stop.iters is not None:
         return stop.iters
-    return math.ceil((stop.duration or 0.0) * rate - 1e-9)
+    if stop.duration is None:
+        return None
+    return math.ceil(stop.duration * rate - 1e-9)
 
 
 def run(ns: argparse.Namespace, em: Emitter, state: RunState) -> int:
@@ -183,9 +211,18 @@ def run(ns: argparse.Namespace, em: Emitter, state: RunState) -> int:
     wl.before_measure()
     _ready(em, ns, time.perf_counter() - t_w)
 
-    stop = Stop(None, ns.duration) if ns.duration else Stop(ns.iters or wl.default_iters, None)
+    told = _stop_line_watch() if ns.until_stdin else None
+    if ns.duration:
+        stop = Stop(None, ns.duration, told)
+    elif ns.until_stdin and ns.iters is None:
+        stop = Stop(None, None, told)  # as long as the runner wants
+    else:
+        stop = Stop(ns.iters or wl.default_iters, None, told)
     state.phase = "measurement"
     state.total = _periodic_total(stop, ns.rate) if periodic else stop.iters
+    # The measurement window on the wall clock: an experiment proves from these that the roles
+    # of one configuration really ran at the same time.
+    measure_t0 = time.time()
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     extra: dict[str, Any]
     if periodic:
@@ -205,7 +242,8 @@ def run(ns: argparse.Namespace, em: Emitter, state: RunState) -> int:
         wall = time.perf_counter() - t0
         values = [wl.value(m) for m in dev_ms]
         extra = wl.extras(dev_ms, wall, iterations)
-    extra = {**describe, **extra}
+    extra = {**describe, **extra, "measure_t0": measure_t0, "measure_t1": time.time(),
+             "stopped_by": "stdin" if told is not None and told.is_set() else "limit"}
     cpu = _cpu_seconds() - cpu0
     em.progress(len(values), state.total, values[-1] if values else None, force=True)
 

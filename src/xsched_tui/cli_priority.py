@@ -1,0 +1,163 @@
+"""``xsched-tui priority``: the dual-model priority experiment (Test 3), the bandwidth partition
+variant and N tenants with SLOs (Test 4), headless.
+
+Exit codes: 0 XSCHED HELPS / SLOS MET / SPLIT REACHED, 1 NO EFFECT / INCONCLUSIVE,
+2 WORSE THAN NATIVE / SLOS MISSED / SPLIT NOT REACHED / INVALID, 64 bad usage,
+128+N when stopped by signal N (finished runs kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from xsched_tui.core.config import Config
+
+EXIT_USAGE = 64
+VERDICT_EXIT = {"XSCHED HELPS": 0, "SLOS MET": 0, "SPLIT REACHED": 0, "NO EFFECT": 1,
+                "INCONCLUSIVE": 1}
+
+DEFAULT_FG = "name=fg,kind=infer,priority=1,model=mlp,batch=16"
+DEFAULT_BG = "name=bg,kind=matmul,priority=0"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fg", default=DEFAULT_FG, metavar="ROLE",
+                   help="the latency-sensitive foreground: comma-separated key=value (name, kind, "
+                   "priority, level, threshold, batch_size, utilization, p99_ms, "
+                   "min_throughput_frac, deadline_ms; anything else is a workload option, e.g. "
+                   f"rate=100, requests via iters=1000). Default: {DEFAULT_FG}")
+    p.add_argument("--bg", default=DEFAULT_BG, metavar="ROLE",
+                   help=f"the flat-out background, same syntax. Default: {DEFAULT_BG}")
+    p.add_argument("--tenant", action="append", default=[], metavar="ROLE",
+                   help="N tenants instead of --fg/--bg (repeatable, same syntax; Test 4: "
+                   "priorities and SLOs per tenant); periodic infer tenants end a trial")
+    p.add_argument("--partition", metavar="A/B",
+                   help="bandwidth partition variant: both roles flat out for --seconds, "
+                   "utilization A and B percent under policy PUP (e.g. 75/25)")
+    p.add_argument("--rate", default="auto", metavar="HZ|auto",
+                   help="foreground requests per second; auto = --fraction of its flat-out peak, "
+                   "measured once before the plan (the paper's 20%%)")
+    p.add_argument("--fraction", type=float, default=0.2, help="for --rate auto (default 0.2)")
+    p.add_argument("--requests", type=int, default=1000, metavar="N",
+                   help="foreground requests per run (default 1000)")
+    p.add_argument("--seconds", type=float, default=10.0, metavar="S",
+                   help="how long a flat-out role measures when it runs alone or in a partition "
+                   "(default 10)")
+    p.add_argument("--configs", default="standalone,native,xsched",
+                   help="which configurations (default standalone,native,xsched; without an "
+                   "XSched install: standalone,native)")
+    p.add_argument("--scheduler", choices=("global", "local"), default="global",
+                   help="global: the runner starts and stops `xserver POLICY PORT` and sets "
+                   "XSCHED_SCHEDULER=GLB; local: XSCHED_POLICY in each process")
+    p.add_argument("--policy", default=None, help="HPF (default), PUP for --partition, ...")
+    p.add_argument("--xserver-port", type=int, default=None, metavar="PORT",
+                   help="port of the xserver the runner starts (default: the configured one)")
+    p.add_argument("--repeats", type=int, default=3, help="trials per configuration (default 3)")
+    p.add_argument("--device", default=None, help="workload device (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="S",
+                   help="hard limit per trial (default 900)")
+    p.add_argument("--name", help="experiment name")
+    p.add_argument("--allow-unproven", action="store_true",
+                   help="count XSched runs whose scheduling cannot be proven as valid")
+    p.add_argument("--json", action="store_true",
+                   help="print result.json (schema: docs/experiment-result.schema.json)")
+
+
+def build_spec(ns: argparse.Namespace, cfg: Config) -> Any:
+    from dataclasses import replace
+
+    from xsched_tui.core.priospec import SchedChoice, build_priority_spec, parse_role
+
+    configs = tuple(c.strip() for c in ns.configs.split(",") if c.strip())
+    if ns.requests <= 0 or ns.seconds <= 0:
+        raise ValueError("--requests and --seconds must be positive")
+    policy = (ns.policy or ("PUP" if ns.partition else "HPF")).upper()
+    sched = SchedChoice(ns.scheduler, policy, ns.xserver_port or cfg.xserver_port)
+    calibrate = None
+    if ns.tenant:
+        roles = [parse_role(t, f"t{i + 1}") for i, t in enumerate(ns.tenant)]
+        primary = None
+    else:
+        fg, bg = parse_role(ns.fg, "fg"), parse_role(ns.bg, "bg")
+        if ns.partition:
+            a, _, b = ns.partition.partition("/")
+            try:
+                ua, ub = int(a), int(b)
+            except ValueError:
+                raise ValueError(f"--partition {ns.partition!r}: expected A/B percentages") from None
+            fg = replace(fg, utilization=ua, options={**fg.options, "rate": 0,
+                                                      "duration": ns.seconds})
+            bg = replace(bg, utilization=ub, options={**bg.options, "duration": ns.seconds})
+            roles, primary = [fg, bg], [fg.name, bg.name]
+        else:
+            opts = dict(fg.options)
+            opts.setdefault("iters", ns.requests)
+            if ns.rate == "auto":
+                if fg.kind != "infer":
+                    raise ValueError("--rate auto needs an infer foreground (kind=infer)")
+                if "rate" not in opts:
+                    calibrate = fg.name
+            else:
+                try:
+                    opts.setdefault("rate", float(ns.rate))
+                except ValueError:
+                    raise ValueError(f"--rate must be a number or auto, got {ns.rate!r}") from None
+            fg = replace(fg, options=opts)
+            roles, primary = [fg, bg], [fg.name]
+    if ns.device:
+        roles = [r if "device" in r.options else replace(r, options={**r.options, "device": ns.device})
+                 for r in roles]
+    return build_priority_spec(cfg, roles, sched=sched, configs=configs, repeats=ns.repeats,
+                               primary=primary, calibrate=calibrate,
+                               calibrate_fraction=ns.fraction, timeout_s=ns.timeout,
+                               name=ns.name, allow_unproven=ns.allow_unproven, solo_s=ns.seconds)
+
+
+def run(ns: argparse.Namespace, cfg: Config) -> int:
+    import sys
+
+    from xsched_tui.cli_experiments import execute
+
+    try:
+        spec = build_spec(ns, cfg)
+    except (ValueError, TypeError) as exc:
+        print(f"xsched-tui priority: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    res = execute(spec, cfg, ns.json, summary_text, "priority")
+    if isinstance(res, int):
+        return res
+    verdict = str((res.analysis or {}).get("verdict"))
+    return VERDICT_EXIT.get(verdict, 2)
+
+
+def summary_text(doc: dict[str, Any]) -> str:
+    an = doc.get("analysis") or {}
+    c = doc.get("counts") or {}
+    lines = [f"{doc.get('name')}: {doc.get('status')}, runs {c.get('done')}/{c.get('planned')} "
+             f"({c.get('valid')} valid, {c.get('invalid')} invalid)"]
+    for s in an.get("stats") or []:
+        bits = [f"{s['role']:<8} {s['mode']:<18} {s['valid']}/{s['runs']} valid"]
+        if s.get("p99_ms") is not None:
+            bits.append(f"p50 {s['p50_ms']:.3g} p99 {s['p99_ms']:.3g} max {s['max_ms']:.3g} ms")
+            r = s.get("p99_ratio")
+            if r and r.get("value") is not None:
+                bits.append(f"p99 {r['value']:.2f}x standalone [{r['ci_lo']:.2f}, {r['ci_hi']:.2f}]")
+        elif s.get("throughput_median") is not None:
+            bits.append(f"{s['throughput_median']:.4g} {s.get('throughput_unit') or ''}")
+            r = s.get("throughput_ratio")
+            if r and r.get("value") is not None:
+                bits.append(f"{r['value']:.2f}x standalone [{r['ci_lo']:.2f}, {r['ci_hi']:.2f}]")
+        if s.get("slo_met") is not None:
+            bits.append("SLO met" if s["slo_met"] else "SLO MISSED")
+        lines.append("  " + ", ".join(bits))
+    for o in an.get("overlap") or []:
+        if not o.get("ok"):
+            lines.append(f"  trial {o['trial']} ({o['mode']}): the roles did NOT overlap")
+    for c_ in an.get("crashes") or []:
+        lines.append(f"  crash: run {c_['run']} {c_['mode']}/{c_['role']} {c_['signal']}")
+    lines.append(f"verdict: {an.get('verdict') or 'none'}"
+                 + (f": {an.get('verdict_reason')}" if an.get("verdict_reason") else ""))
+    lines.append(f"report: {os.path.join(str(doc.get('folder')), 'report.md')}")
+    return "\n".join(lines)
