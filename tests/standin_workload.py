@@ -104,7 +104,8 @@ def main(argv: list[str]) -> int:
         time.sleep(ns.measure_s / max(1, ns.iters))
         v = ns.value * factor * (1 + ns.jitter * (rng.random() - 0.5))
         values.append(v)
-        emit(type="progress", done=i, total=ns.iters, last=v)
+        emit(type="progress", done=i, total=ns.iters, last=v,
+             **({"recent": [v]} if ns.metric == "latency_ms" else {}))
     if ns.no_result:
         return ns.exit_code
     s = sorted(values)

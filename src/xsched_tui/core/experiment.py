@@ -337,6 +337,18 @@ class RunProgress:
     done: int
     total: int
     last: float | None
+    recent: tuple[float, ...] = ()  # periodic roles: every latency since the previous event
+    trial: int = 0
+
+
+@dataclass(frozen=True)
+class XServerPolled:
+    """What the trial's xserver answered (about twice a second while a GLB trial runs)."""
+
+    trial: int
+    mode: str
+    status: str  # ok | slow | down | ...
+    queues: Mapping[int, tuple[int, int, int]]  # pid -> (XQueues, ready, suspended)
 
 
 @dataclass(frozen=True)
@@ -365,7 +377,8 @@ class ExperimentFinished:
     message: str = ""
 
 
-ExperimentEvent = ExperimentStarted | RunStarted | RunProgress | RunFinished | ExperimentFinished
+ExperimentEvent = (ExperimentStarted | RunStarted | RunProgress | RunFinished | ExperimentFinished
+                   | XServerPolled)
 
 
 @dataclass(frozen=True)
@@ -541,6 +554,7 @@ class _Live:
         self.cancelled = False
         self.last_progress = 0.0
         self.trial = 0
+        self.recent: list[float] = []
         self.went: float | None = None
         self.told_stop: float | None = None
         self.argv: list[str] = []
@@ -574,19 +588,28 @@ class _Live:
         elif t == "progress":
             now = time.monotonic()
             done, total = msg.get("done"), msg.get("total")
+            recent = msg.get("recent")
+            if isinstance(recent, list):
+                self.recent.extend(float(v) for v in recent[:1000]
+                                   if isinstance(v, (int, float)) and not isinstance(v, bool))
+                del self.recent[:-5000]
             if now - self.last_progress >= 1 / MAX_PROGRESS_EVENTS_S or done == total:
                 self.last_progress = now
                 last = msg.get("last")
+                rec, self.recent = tuple(self.recent), []
                 self.runner._emit(RunProgress(
                     self.index, self.mode.name, self.role.name,
                     int(done) if isinstance(done, int) else 0,
                     int(total) if isinstance(total, int) else 0,
-                    float(last) if isinstance(last, (int, float)) and not isinstance(last, bool) else None))
+                    float(last) if isinstance(last, (int, float)) and not isinstance(last, bool) else None,
+                    rec, self.trial))
 
     def on_stderr(self, line: str) -> None:
         with self.lock:
             if not self.err.closed:
                 self.err.write(line + "\n")
+        self.runner._log(f"{self.mode.name}/{self.role.name}#{self.index}",
+                         self.child.pid if self.child else None, line)
 
     def close_files(self) -> None:
         with self.lock:
@@ -611,10 +634,14 @@ class ExperimentRunner:
         on_event: Callable[[Any], None] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        on_log: Callable[[str, int | None, str], None] | None = None,
     ) -> None:
         self.spec = spec
         self.config = config
         self.on_event = on_event
+        # Every stderr line of every run and of xserver, (source label, pid, line), from reader
+        # threads: a live view feeds them to its log parser. Must be quick and must not raise.
+        self.on_log = on_log
         self.environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._cancel = threading.Event()
@@ -743,7 +770,9 @@ class ExperimentRunner:
                 env["LD_LIBRARY_PATH"] = self.lib_dir + (os.pathsep + old if old else "")
             xs = ManagedXServer(mode.xserver, install=self.config.install_dir(), env=env,
                                 log_path=os.path.join(tdir, f"{trial:03d}-xserver.log"),
-                                host="127.0.0.1")
+                                host="127.0.0.1",
+                                on_line=lambda line: self._log(f"xserver#{trial}", xs.pid if xs
+                                                               else None, line))
             xs_error = xs.start()
         lives = []
         for role in roles:
@@ -778,7 +807,7 @@ class ExperimentRunner:
             if not waiting:
                 break
             if xs is not None and time.monotonic() >= next_poll:
-                xs.poll()
+                self._poll_xserver(xs, lives)
                 next_poll = time.monotonic() + 0.5
             self._wake.wait(POLL_S)
             self._wake.clear()
@@ -787,6 +816,12 @@ class ExperimentRunner:
             if lv.child is not None and lv.child.running:
                 lv.child.write_stdin("go\n")
                 lv.went = now
+
+    def _poll_xserver(self, xs: ManagedXServer, lives: list[_Live]) -> None:
+        view = xs.poll()
+        queues = {pq.pid: (pq.queues, pq.ready_now, pq.suspended_now) for pq in view.processes}
+        trial = lives[0].trial if lives else 0
+        self._emit(XServerPolled(trial, lives[0].mode.name if lives else "", view.status, queues))
 
     def _env_for(self, mode: Mode, role: Role) -> tuple[dict[str, str], dict[str, str]]:
         env = xenv.workload_env(self.environ, self.config.xsched_env, lib_dir=self.lib_dir,
@@ -848,7 +883,7 @@ class ExperimentRunner:
             if not running:
                 return
             if xs is not None and time.monotonic() >= next_poll:
-                xs.poll()
+                self._poll_xserver(xs, lives)
                 next_poll = time.monotonic() + 0.5
             # A primary is done when it has reported (its result line) or exited: the others
             # are told then, not when its interpreter has finished tearing down (~0.5 s).
@@ -943,6 +978,14 @@ class ExperimentRunner:
         return rec
 
     # -- outputs ---------------------------------------------------------------------------------
+    def _log(self, label: str, pid: int | None, line: str) -> None:
+        if self.on_log is None:
+            return
+        try:
+            self.on_log(label, pid, line)
+        except Exception:  # a viewer's bug must not lose an experiment
+            pass
+
     def _emit(self, ev: Any) -> None:
         if self.on_event is None:
             return

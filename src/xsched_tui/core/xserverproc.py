@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO
 
@@ -63,11 +63,13 @@ class ManagedXServer:
     """One xserver for one trial. ``start()`` returns None or why it could not be used."""
 
     def __init__(self, launch: XServerLaunch, *, install: str | None, env: Mapping[str, str],
-                 log_path: str, host: str = "127.0.0.1") -> None:
+                 log_path: str, host: str = "127.0.0.1",
+                 on_line: Callable[[str], None] | None = None) -> None:
         self.launch = launch
         self.install = install
         self.env = dict(env)
         self.log_path = log_path
+        self.on_line = on_line
         self.client = XServerClient(host, launch.port, timeout=0.5, deadline=1.0)
         self.monitor = XQueueMonitor(self.client)
         self.child: Child | None = None
@@ -118,6 +120,8 @@ class ManagedXServer:
                 f"{self.launch.start_timeout_s:g} s")
 
     def _write(self, line: str) -> None:
+        if self.on_line is not None:
+            self.on_line(line)
         log = self._log
         if log is not None and not log.closed:
             try:

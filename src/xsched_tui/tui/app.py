@@ -30,6 +30,7 @@ from xsched_tui.tui.messages import (
     ExperimentRequested,
     ExportRequested,
     LogBatchArrived,
+    PriorityRequested,
     ProcessesUpdated,
     ReplayControl,
     ReportSaved,
@@ -42,6 +43,7 @@ from xsched_tui.tui.messages import (
 from xsched_tui.tui.panes.checks import ChecksPane
 from xsched_tui.tui.panes.logs import LogsPane
 from xsched_tui.tui.panes.overhead import OverheadPane
+from xsched_tui.tui.panes.priority import PriorityPane
 from xsched_tui.tui.panes.procs import ProcessesPane
 from xsched_tui.tui.panes.xqueues import XQueuesPane
 
@@ -111,6 +113,8 @@ class XSchedApp(App[int]):
         self._dirty: set[str] = set()
         self._stop_polls = threading.Event()
         self.experiment = None  # the running core.experiment.ExperimentRunner
+        self._exp_kind = "overhead"
+        self._exp_streams: dict[str, str] = {}
         self._procs_drawn = False
 
     # -- layout ----------------------------------------------------------------------------
@@ -127,6 +131,8 @@ class XSchedApp(App[int]):
                 yield LogsPane(id="logs-pane")
             with TabPane("Overhead", id="tab-overhead"):
                 yield OverheadPane(readonly=self.config.readonly, id="overhead-pane")
+            with TabPane("Priority", id="tab-priority"):
+                yield PriorityPane(readonly=self.config.readonly, id="priority-pane")
         yield Static(id="status-line")
         yield Footer()
 
@@ -152,7 +158,7 @@ class XSchedApp(App[int]):
     # -- logs ------------------------------------------------------------------------------
     def _hub_batch(self, batch) -> None:  # the hub's thread
         if self.log_facts.ingest(batch.entries, {s.id: s for s in batch.sources}):
-            self._dirty.add("facts")
+            self._dirty.update(("facts", "prio"))
         self._pending += 1
         self.post_message(LogBatchArrived(batch))
 
@@ -308,9 +314,10 @@ class XSchedApp(App[int]):
                 self.post_message(XQueuesUpdated(view))
             self._stop_polls.wait(POLL_S)
 
-    TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs", "tab-overhead")
+    TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs", "tab-overhead", "tab-priority")
     FOCUS = {"tab-checks": "#checks-table", "tab-procs": "#procs-table", "tab-xq": "#xq-procs",
-             "tab-logs": "#log-panel LogView", "tab-overhead": "#ov-runs"}
+             "tab-logs": "#log-panel LogView", "tab-overhead": "#ov-runs",
+             "tab-priority": "#pr-runs"}
 
     def action_cycle_tab(self, step: int) -> None:
         tabs = self._q(TabbedContent)
@@ -332,7 +339,7 @@ class XSchedApp(App[int]):
         # Drawn by the 1 Hz timer (one redraw a second whatever arrived: processes, xserver, log
         # facts); only the very first data is drawn at once.
         self.proc_snapshot = msg.snapshot
-        self._dirty.add("procs")
+        self._dirty.update(("procs", "prio"))
         if not self._procs_drawn:
             self._procs_drawn = True
             self._redraw_visible()
@@ -363,6 +370,30 @@ class XSchedApp(App[int]):
         elif tab == "tab-xq" and "xq" in self._dirty:
             self._dirty.discard("xq")
             self._q(XQueuesPane).update_data(self.xq_view, self.log_facts.snapshot())
+        elif tab == "tab-priority" and "prio" in self._dirty:
+            self._dirty.discard("prio")
+            self._refresh_priority()
+
+    def _refresh_priority(self) -> None:
+        """The Priority pane, for the experiment's processes only: their diagnosis (FACTS §8)
+        from the latest process snapshot, their log facts and xserver's view."""
+        from xsched_tui.core.diagnose import diagnose
+
+        pane = self._q(PriorityPane)
+        pids = pane.experiment_pids()
+        facts = self.log_facts.snapshot()
+        logs = {p: facts[p] for p in pids if p in facts}
+        diags = {}
+        snap = self.proc_snapshot
+        for p in pids:
+            rec = snap.get(p) if snap is not None else None
+            if rec is not None and rec.xsched is not None:
+                diags[p] = diagnose(rec, logs.get(p), self.xq_view)
+            elif rec is not None and p in logs:
+                from xsched_tui.core.experiment import _log_only_record
+
+                diags[p] = diagnose(_log_only_record(p, rec.cmdline, None), logs[p], self.xq_view)
+        pane.refresh_view(diags, logs)
 
     @on(SignalRequested)
     def _on_signal(self, msg: SignalRequested) -> None:
@@ -439,11 +470,56 @@ class XSchedApp(App[int]):
         except ValueError as exc:
             self.notify(f"cannot start: {exc}", severity="error", timeout=10)
             return
+        self.start_experiment(spec)
+
+    @on(PriorityRequested)
+    def _on_priority_requested(self, msg: PriorityRequested) -> None:
+        import argparse
+
+        from xsched_tui.cli_priority import build_spec
+
+        v = msg.values
+        ns = argparse.Namespace(
+            fg=v["fg"], bg=v["bg"], tenant=[], partition=None, rate=v["rate"], fraction=0.2,
+            requests=int(v["requests"]), seconds=10.0, configs=v["configs"],
+            scheduler=v["scheduler"], policy=None, xserver_port=None, repeats=int(v["repeats"]),
+            device=v.get("device") or None, timeout=900.0, name=None, allow_unproven=False)
+        try:
+            spec = build_spec(ns, self.config)
+        except (ValueError, TypeError) as exc:
+            self.notify(f"cannot start: {exc}", severity="error", timeout=10)
+            return
+        self.start_experiment(spec)
+
+    def start_experiment(self, spec, environ=None) -> bool:
+        """Run ``spec`` in a worker; its events go to the pane of its kind, its processes to the
+        collector and their stderr (and xserver's) to the log hub, so every pane sees them."""
+        if self.config.readonly:
+            self.notify("read-only: experiments are disabled", severity="warning")
+            return False
+        if self.experiment is not None:
+            self.notify("an experiment is already running", severity="warning")
+            return False
         from xsched_tui.core.experiment import ExperimentRunner
 
+        if spec.kind == "priority":
+            self._q(PriorityPane).started(spec)
+            self._q(TabbedContent).active = "tab-priority"
+        self._exp_streams: dict[str, str] = {}
         self.experiment = ExperimentRunner(spec, self.config, results_dir=self.config.results,
-                                           on_event=self._experiment_event)
+                                           on_event=self._experiment_event, environ=environ,
+                                           on_log=self._experiment_log)
         self._run_experiment(self.experiment)
+        return True
+
+    def _experiment_log(self, label: str, pid: int | None, line: str) -> None:  # reader threads
+        hub = self.hub
+        if hub is None:
+            return
+        sid = self._exp_streams.get(label)
+        if sid is None:
+            sid = self._exp_streams[label] = hub.add_stream(label, pid).id
+        hub.push_lines(sid, [line])
 
     def _experiment_event(self, ev) -> None:  # the runner's thread
         from xsched_tui.core import experiment as ex
@@ -480,7 +556,20 @@ class XSchedApp(App[int]):
 
     @on(ExperimentEventArrived)
     def _on_experiment_event(self, msg: ExperimentEventArrived) -> None:
-        self._q(OverheadPane).on_experiment_event(msg.event)
+        from xsched_tui.core.experiment import ExperimentFinished, ExperimentStarted
+
+        ev = msg.event
+        runner = self.experiment
+        kind = runner.spec.kind if runner is not None else self._exp_kind
+        if runner is not None:
+            self._exp_kind = kind
+        if kind == "priority":
+            self._q(PriorityPane).on_experiment_event(ev)
+            self._dirty.add("prio")
+            if isinstance(ev, ExperimentStarted | ExperimentFinished):
+                self._redraw_visible()
+        else:
+            self._q(OverheadPane).on_experiment_event(ev)
 
     @on(ExperimentCancelRequested)
     def _on_experiment_cancel(self, _msg: ExperimentCancelRequested) -> None:

@@ -130,3 +130,12 @@ class ExperimentEventArrived(Message):
     """An event of core.experiment (posted from the runner's worker thread)."""
 
     event: object
+
+
+@dataclass
+class PriorityRequested(Message):
+    """The Priority pane asks the app to start a priority experiment (the form's values, the
+    same fields as `xsched-tui priority`)."""
+
+    values: dict
+

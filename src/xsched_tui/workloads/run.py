@@ -19,6 +19,7 @@ from xsched_tui.workloads.device import Device, WorkloadError, resolve, select_s
 from xsched_tui.workloads.emit import Emitter, summarize
 from xsched_tui.workloads.timing import CpuTimer, EventTimer
 
+MAX_RECENT = 1000  # latencies per progress line at most
 LATE_FRACTION = 0.1  # a request that starts more than this part of a period after its slot is late
 
 
@@ -141,7 +142,7 @@ def _periodic(wl: Workload, timer: CpuTimer | EventTimer, stop: Stop, rate: floa
     late = 0
     t0 = time.perf_counter()
     first = last = t0
-    k = 0
+    k = sent = 0
     while True:
         slot = k * period
         if (stop.told is not None and stop.told.is_set()) or (
@@ -166,7 +167,10 @@ def _periodic(wl: Workload, timer: CpuTimer | EventTimer, stop: Stop, rate: floa
         dev.append(d)
         k += 1
         state.done = k
-        em.progress(k, state.total, host)
+        # Every latency since the previous progress line rides along (bounded), so a live view
+        # can show the p99 so far, not just the last request.
+        if em.progress(k, state.total, host, recent=lat[max(sent, k - MAX_RECENT):k]):
+            sent = k
     achieved = (k - 1) / (last - first) if k > 1 and last > first else 0.0
     return lat, dev, late, achieved
 

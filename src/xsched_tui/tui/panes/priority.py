@@ -1,0 +1,186 @@
+"""The Priority pane: a dual-model (or tenants) experiment watched live on one screen.
+
+A banner says whether XSched is in play for the processes running now (their FACTS §8 diagnosis,
+XQueues from xserver or their logs, loader errors), so "nothing is scheduled" is visible while it
+happens, not only in the report. Below: the foreground's latency (sparkline, p99 so far per
+configuration), the background's throughput, and every run of the experiment. The App runs the
+experiment and feeds ``core.livexp.LiveExperiment``; this pane only draws it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from xsched_tui.core.livexp import LiveExperiment
+from xsched_tui.tui.messages import ExperimentCancelRequested, PriorityRequested
+from xsched_tui.tui.panes.procs import set_static
+from xsched_tui.tui.widgets.livetable import LiveTable
+
+BANNER = {"ok": ("XSched is in play", "bold green"),
+          "problem": ("XSched is NOT in play", "bold white on red"),
+          "waiting": ("XSched: not proven yet", "bold yellow"),
+          "native": ("native configuration", "bold cyan"),
+          "idle": ("no experiment process running", "dim")}
+VERDICT_STYLE = {"XSCHED HELPS": "bold green", "SLOS MET": "bold green", "SPLIT REACHED": "bold green",
+                 "NO EFFECT": "bold yellow", "INCONCLUSIVE": "bold yellow"}
+COLUMNS = (("index", "#", 4), ("trial", "Trial", 5), ("mode", "Configuration", 18),
+           ("role", "Role", 8), ("pid", "PID", 8), ("state", "State", 8), ("xq", "XQueues", 8),
+           ("value", "Value", 10), ("why", "Why invalid", 60))
+DEFAULTS = {"fg": "name=fg,kind=infer,priority=1,model=mlp,batch=16",
+            "bg": "name=bg,kind=matmul,priority=0", "rate": "auto", "requests": "1000",
+            "configs": "standalone,native,xsched", "scheduler": "global", "repeats": "3",
+            "device": ""}
+
+
+class PriorityPane(Vertical):
+    BINDINGS = [Binding("n", "new", "New priority run"), Binding("x", "cancel", "Cancel")]
+
+    def __init__(self, readonly: bool = False, **kw) -> None:
+        super().__init__(**kw)
+        self.readonly = readonly
+        self.live = LiveExperiment()
+        self.running = False
+        self.banners: list[str] = []  # every banner state shown (tests, and the log of a run)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="pr-status")
+        yield Static(id="pr-banner")
+        yield Static(id="pr-fg")
+        yield Sparkline([], id="pr-fg-spark")
+        yield Static(id="pr-bg")
+        yield Sparkline([], id="pr-bg-spark")
+        yield LiveTable(id="pr-runs", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        t = self.query_one("#pr-runs", LiveTable)
+        for key, label, width in COLUMNS:
+            t.add_column(label, key=key, width=width)
+        self.refresh_view({}, {})
+
+    # -- data in -----------------------------------------------------------------------------
+    def started(self, spec) -> None:
+        self.live.start(spec)
+        self.running = True
+        self.query_one("#pr-runs", LiveTable).clear()
+
+    def on_experiment_event(self, ev: Any) -> None:
+        self.live.on_event(ev)
+        from xsched_tui.core.experiment import ExperimentFinished
+
+        if isinstance(ev, ExperimentFinished):
+            self.running = False
+
+    def refresh_view(self, diagnoses: Mapping[int, Any], logs: Mapping[int, Any]) -> None:
+        """Redraw from the live model (the App calls this at most once a second)."""
+        lv = self.live
+        st = Text()
+        if lv.status == "idle":
+            st.append("No priority experiment yet: n starts one (standalone / native / XSched "
+                      "co-located; a foreground at 20% of its peak rate against a flat-out "
+                      "background).", "dim")
+        else:
+            done = sum(1 for r in lv.runs.values() if r.state != "running")
+            st.append(f"{lv.name}: {lv.status}, {done}/{lv.total} runs", "bold")
+            if lv.current_mode:
+                st.append(f" · now: {lv.current_mode}")
+            if lv.folder:
+                st.append(f" · {lv.folder}", "dim")
+            if lv.verdict:
+                st.append("\n")
+                st.append(lv.verdict, VERDICT_STYLE.get(lv.verdict, "bold red"))
+                st.append(f": {lv.verdict_reason}")
+        set_static(self.query_one("#pr-status", Static), st)
+
+        state, lines = lv.in_play(diagnoses, logs)
+        self.banners.append(state) if not self.banners or self.banners[-1] != state else None
+        title, style = BANNER[state]
+        b = Text(f" {title} ", style)
+        for line in lines[:4]:
+            b.append("\n  " + line, "red" if state == "problem" else "")
+        set_static(self.query_one("#pr-banner", Static), b)
+
+        fg = Text("foreground latency: ", "bold")
+        parts = []
+        for mode in lv.latency:
+            p99, n = lv.p99(mode)
+            parts.append(f"{mode} p99 {p99:.3g} ms (n={n})" if p99 is not None else mode)
+        fg.append(" · ".join(parts) or "no requests yet")
+        set_static(self.query_one("#pr-fg", Static), fg)
+        self.query_one("#pr-fg-spark", Sparkline).data = list(lv.recent_latency) or [0.0]
+        bg = Text("background throughput: ", "bold")
+        bg.append(f"last {lv.throughput[-1]:.4g}" if lv.throughput else "no samples yet")
+        set_static(self.query_one("#pr-bg", Static), bg)
+        self.query_one("#pr-bg-spark", Sparkline).data = list(lv.throughput) or [0.0]
+
+        t = self.query_one("#pr-runs", LiveTable)
+        present = {str(k.value) for k in t.rows}
+        for r in lv.runs.values():
+            q = lv.xqueues.get(r.pid) if r.pid else None
+            lf = logs.get(r.pid) if r.pid else None
+            xq = str(q[0]) if q else (str(lf.xqueues_created) if lf is not None else "—")
+            cells = [str(r.index), str(r.trial or ""), r.mode, r.role, str(r.pid or "—"),
+                     r.state, xq if r.xsched else "—",
+                     f"{r.value:.4g}" if r.value is not None else
+                     (f"{r.last:.4g}" if r.last is not None else ""),
+                     (r.reason or "")[:200]]
+            key = str(r.index)
+            if key not in present:
+                t.add_row(*cells, key=key)
+            else:
+                for (col, _, _), val in zip(COLUMNS, cells, strict=True):
+                    if t.get_cell(key, col) != val:
+                        t.set_cell(key, col, val)
+
+    def experiment_pids(self) -> list[int]:
+        return [r.pid for r in self.live.runs.values() if r.pid]
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_new(self) -> None:
+        from xsched_tui.core.xserver import ActionRejected
+        from xsched_tui.tui.screens.confirm import FormScreen, rejects
+
+        if self.readonly:
+            self.notify("read-only: experiments are disabled (--readonly)", severity="warning")
+            return
+        if self.running:
+            self.notify("an experiment is running (x cancels it)", severity="warning")
+            return
+
+        def parse(vals: dict[str, str]) -> dict[str, str]:
+            for key in ("requests", "repeats"):
+                if not vals[key].isdigit() or int(vals[key]) < 1:
+                    raise ActionRejected(f"{key}: a whole number above 0")
+            if vals["scheduler"] not in ("global", "local"):
+                raise ActionRejected("scheduler: global or local")
+            return vals
+
+        def got(vals: dict[str, str] | None) -> None:
+            if vals is not None:
+                self.post_message(PriorityRequested(parse(vals)))
+
+        self.app.push_screen(FormScreen(
+            "New priority experiment (foreground vs background)",
+            [("fg", "foreground role (key=value,...; rate=HZ fixes the rate)", DEFAULTS["fg"]),
+             ("bg", "background role", DEFAULTS["bg"]),
+             ("rate", "foreground rate: HZ or auto (20% of its measured peak)", DEFAULTS["rate"]),
+             ("requests", "foreground requests per run", DEFAULTS["requests"]),
+             ("configs", "configurations", DEFAULTS["configs"]),
+             ("scheduler", "XSched scheduler: global (xserver started for you) or local",
+              DEFAULTS["scheduler"]),
+             ("repeats", "trials per configuration", DEFAULTS["repeats"]),
+             ("device", "device (empty: auto)", DEFAULTS["device"])],
+            rejects(parse), "Same as `xsched-tui priority`; every run is a fresh process and "
+            "everything is kept in the results folder."), got)
+
+    def action_cancel(self) -> None:
+        if not self.running:
+            self.notify("no experiment is running", severity="warning")
+            return
+        self.post_message(ExperimentCancelRequested())
