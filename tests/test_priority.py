@@ -15,15 +15,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from test_experiment import BASE_ENV, load
+import test_experiment
+from test_experiment import BASE_ENV, double_config, load
 from xsched_tui.core.config import Config
 from xsched_tui.core.experiment import ExperimentRunner, RunRecord
 from xsched_tui.core.priority import priority_from_runs
 from xsched_tui.core.priospec import RoleSpec, SchedChoice, build_priority_spec, parse_role
 
-from cbuild import have_gcc
-from doubles.xsched_double import build_double_install
 from xserver_double import XServerDouble, load_recorded
+
+lib = test_experiment.lib  # the C test double's install tree (a module-scoped fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = str(Path(__file__).with_name("standin_workload.py"))
@@ -49,17 +50,6 @@ def bg(*extra: str, **kw) -> RoleSpec:
 @pytest.fixture
 def results(tmp_path: Path) -> str:
     return str(tmp_path / "results")
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> Path:
-    if not have_gcc():
-        pytest.skip("gcc is required to build the XSched test double")
-    return build_double_install(tmp_path_factory.mktemp("xsched"), "cuda")
-
-
-def double_config(lib: Path, **kw) -> Config:
-    return Config(install=str(lib.parent), platform="cuda", enable="LD_PRELOAD", **kw)
 
 
 def free_port() -> int:
@@ -310,3 +300,19 @@ def test_cli_priority_with_real_pytorch_cpu_workloads_and_calibration(tmp_path):
     assert "verdict:" in subprocess.run(
         [sys.executable, "-m", "xsched_tui", "runs"], capture_output=True, text=True,
         env=env, timeout=60).stdout or True
+
+
+def test_bandwidth_partition_reports_shares_against_targets(lib, results):
+    a = RoleSpec("a", "matmul", {}, priority=0, utilization=75, argv=standin(
+        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "0.3"))
+    b = RoleSpec("b", "matmul", {}, priority=0, utilization=25, argv=standin(
+        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "0.3"))
+    spec = build_priority_spec(double_config(lib), [a, b], sched=SchedChoice("local", "PUP"),
+                               repeats=1)
+    assert all(r.primary for r in spec.roles)
+    assert spec.roles[0].xsched_env["XSCHED_AUTO_XQUEUE_UTILIZATION"] == "75"
+    out = run(spec, double_config(lib), results)
+    an = out.analysis
+    assert an["variant"] == "partition"
+    assert an["shares"]["xsched"]["a"] == pytest.approx(0.5, abs=0.05)
+    assert an["verdict"] == "SPLIT NOT REACHED" and "target 0.75" in an["verdict_reason"]

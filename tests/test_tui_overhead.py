@@ -5,7 +5,6 @@ the C test double (NOT XSched) preloaded as the shim."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from pilot import text_of as _text
+from pilot import wait_until as _wait
 from xsched_tui.core.config import Config
 from xsched_tui.tui.app import XSchedApp
 from xsched_tui.tui.panes.overhead import OverheadPane, gauge
@@ -23,22 +24,6 @@ from cbuild import have_gcc
 
 torch = pytest.importorskip("torch", reason="the workloads need PyTorch (pip install torch==2.13.0)")
 needs_gcc = pytest.mark.skipif(not have_gcc(), reason="gcc is required to build the XSched test double")
-
-
-def _text(static: Static) -> str:
-    from rich.console import Console
-
-    con = Console(width=160, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
-    con.print(static.content)
-    return con.export_text()
-
-
-async def _wait(pilot, cond, tries: int = 1200) -> None:
-    for _ in range(tries):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
 
 
 def _app(tmp_path: Path, **cfg) -> XSchedApp:

@@ -4,14 +4,16 @@ preloaded as the shim, the app's own process collector and log hub watching them
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from textual.widgets import Static
 
+import test_experiment
+from pilot import text_of as _text
+from pilot import wait_until as _wait
+from test_experiment import BASE_ENV
 from xsched_tui.core.config import Config
 from xsched_tui.core.priospec import RoleSpec, SchedChoice, build_priority_spec
 from xsched_tui.tui.app import XSchedApp
@@ -19,34 +21,9 @@ from xsched_tui.tui.panes.priority import PriorityPane
 from xsched_tui.tui.screens.confirm import FormScreen
 from xsched_tui.tui.widgets.livetable import LiveTable
 
-from cbuild import have_gcc
-from doubles.xsched_double import build_double_install
-from test_experiment import BASE_ENV
+lib = test_experiment.lib  # the C test double's install tree (a module-scoped fixture)
 
 STANDIN = str(Path(__file__).with_name("standin_workload.py"))
-
-
-def _text(static: Static) -> str:
-    from rich.console import Console
-
-    con = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
-    con.print(static.content)
-    return con.export_text()
-
-
-async def _wait(pilot, cond, tries: int = 1200) -> None:
-    for _ in range(tries):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> Path:
-    if not have_gcc():
-        pytest.skip("gcc is required to build the XSched test double")
-    return build_double_install(tmp_path_factory.mktemp("xsched"), "cuda")
 
 
 def _cfg(lib: Path, tmp_path: Path) -> Config:

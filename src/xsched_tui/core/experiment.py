@@ -47,6 +47,9 @@ from xsched_tui.core.xserverproc import ManagedXServer, XServerLaunch
 SCHEMA_ID = "xsched-tui/experiment-result/v1"
 STATUSES = ("running", "finished", "cancelled", "error")
 POLL_S = 0.05  # how often the run loop looks at its children (cancel/timeout latency)
+# A result line carries every measured value: a background matmul of 10 minutes on a fast GPU
+# is ~400k values (~8 MB of JSON). stderr lines stay capped at runner.MAX_LINE.
+MAX_RESULT_LINE = 64 * 1024 * 1024
 MAX_PROGRESS_EVENTS_S = 10.0  # progress events per run per second (the rest are coalesced)
 _KEEP_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
              "ROCR_VISIBLE_DEVICES", "PYTHONPATH")
@@ -859,7 +862,7 @@ class ExperimentRunner:
         else:
             try:
                 lv.child = Child(lv.argv, env=env, on_stdout=lv.on_stdout, on_stderr=lv.on_stderr,
-                                 stdin=sync)
+                                 stdin=sync, max_stdout_line=MAX_RESULT_LINE)
             except StartError as exc:
                 lv.error = str(exc)
         self._live.append(lv)

@@ -79,6 +79,7 @@ class Child:
         keep_lines: int = DEFAULT_KEEP_LINES,
         on_stdout: Callable[[str], None] | None = None,
         on_stderr: Callable[[str], None] | None = None,
+        max_stdout_line: int = MAX_LINE,
     ) -> None:
         if not argv:
             raise StartError("empty command")
@@ -104,7 +105,8 @@ class Child:
         self._timed_out = False
         self._readers = [
             threading.Thread(
-                target=self._drain, args=(self._p.stdout, self.stdout_lines, "stdout", on_stdout),
+                target=self._drain,
+                args=(self._p.stdout, self.stdout_lines, "stdout", on_stdout, max_stdout_line),
                 daemon=True, name=f"child-{self.pid}-stdout",
             ),
             threading.Thread(
@@ -118,13 +120,14 @@ class Child:
             _live.add(self)
 
     # -- output -------------------------------------------------------------------------
-    def _drain(self, stream, buf: deque[str], name: str, cb: Callable[[str], None] | None) -> None:
+    def _drain(self, stream, buf: deque[str], name: str, cb: Callable[[str], None] | None,
+               cap: int = MAX_LINE) -> None:
         try:
             while True:
-                raw = stream.readline(MAX_LINE + 1)
+                raw = stream.readline(cap + 1)
                 if not raw:
                     break
-                if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                if len(raw) > cap and not raw.endswith(b"\n"):
                     # Swallow the rest of an over-long line so it is reported once, cut.
                     rest = 0
                     while True:
@@ -132,7 +135,7 @@ class Child:
                         rest += len(more)
                         if not more or more.endswith(b"\n"):
                             break
-                    raw = raw[:MAX_LINE] + f" …[{rest} more bytes cut]".encode()
+                    raw = raw[:cap] + f" …[{rest} more bytes cut]".encode()
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if len(buf) == buf.maxlen:
                     self.dropped[name] += 1

@@ -51,6 +51,17 @@ def gauge(median: float, lo: float, hi: float, threshold: float, paper: float | 
     return out
 
 
+def refuse_new_experiment(pane) -> bool:
+    """True (and the user told why) when a pane must not start an experiment now."""
+    if pane.readonly:
+        pane.notify("read-only: experiments are disabled (--readonly)", severity="warning")
+        return True
+    if pane.running:
+        pane.notify("an experiment is running (x cancels it)", severity="warning")
+        return True
+    return False
+
+
 class OverheadPane(Vertical):
     BINDINGS = [
         Binding("n", "new", "New experiment"),
@@ -228,11 +239,7 @@ class OverheadPane(Vertical):
         from xsched_tui.core.xserver import ActionRejected
         from xsched_tui.tui.screens.confirm import FormScreen, rejects
 
-        if self.readonly:
-            self.notify("read-only: experiments are disabled (--readonly)", severity="warning")
-            return
-        if self.running:
-            self.notify("an experiment is running (x cancels it)", severity="warning")
+        if refuse_new_experiment(self):
             return
 
         def parse(vals: dict[str, str]) -> dict:

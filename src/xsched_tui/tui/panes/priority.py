@@ -20,6 +20,7 @@ from textual.widgets import Sparkline, Static
 
 from xsched_tui.core.livexp import LiveExperiment
 from xsched_tui.tui.messages import ExperimentCancelRequested, PriorityRequested
+from xsched_tui.tui.panes.overhead import refuse_new_experiment
 from xsched_tui.tui.panes.procs import set_static
 from xsched_tui.tui.widgets.livetable import LiveTable
 
@@ -146,11 +147,7 @@ class PriorityPane(Vertical):
         from xsched_tui.core.xserver import ActionRejected
         from xsched_tui.tui.screens.confirm import FormScreen, rejects
 
-        if self.readonly:
-            self.notify("read-only: experiments are disabled (--readonly)", severity="warning")
-            return
-        if self.running:
-            self.notify("an experiment is running (x cancels it)", severity="warning")
+        if refuse_new_experiment(self):
             return
 
         def parse(vals: dict[str, str]) -> dict[str, str]:
