@@ -62,17 +62,19 @@ async def _run(lib: Path, tmp_path: Path, **env) -> tuple[XSchedApp, PriorityPan
         app._refresh_priority()
         seen.append(_text(app.query_one("#pr-status", Static)))
         seen.append(_text(app.query_one("#pr-fg", Static)))
+        seen.extend(pane.events_seen)
         t = app.query_one("#pr-runs", LiveTable)
         assert t.row_count == 4  # native fg+bg, xsched fg+bg
         return app, pane, seen
 
 
 async def test_live_screen_shows_xsched_in_play(lib, tmp_path):
-    _app, pane, seen = await _run(lib, tmp_path)
+    _app, pane, seen = await _run(lib, tmp_path, XSTD_PRIORITY="1")
     assert "native" in pane.banners and "ok" in pane.banners, pane.banners
     assert "problem" not in pane.banners
     assert any("XSched is in play" in s and "scheduled, 2 XQueues" in s for s in seen)
     assert any("native configuration" in s for s in seen)
+    assert any("xsched/fg" in s and "local HPF; 2 XQueues created; priority 1" in s for s in seen)
     assert any("foreground latency: native p99 3" in s for s in seen), seen[-1]
     assert pane.live.p99("xsched")[1] > 0  # latencies streamed while it ran
 

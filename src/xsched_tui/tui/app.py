@@ -144,13 +144,16 @@ class XSchedApp(App[int]):
         if self.autorun:
             self.action_run_checks()
         self._start_logs()
-        self.set_interval(0.5, self._replay_tick)
+        if self.replay_path:
+            self.set_interval(0.5, self._replay_tick)
         if self.poll:
             self._procs_loop()
             self._xq_loop()
         # log facts change with the logs (up to 10 batches a second): the visible pane takes
-        # them at most once a second
-        self.set_interval(POLL_S, self._redraw_visible)
+        # them at most once a second, through a one-shot timer armed when something changed
+        # (a periodic one woke the idle app every second for nothing).
+        self._redraw_timer = None
+        self._redrawn_at = 0.0
         # Startup objects (widgets, modules, parsed stylesheets) live until exit: keep them out
         # of every later collection.
         self.call_after_refresh(gc.freeze)
@@ -201,6 +204,7 @@ class XSchedApp(App[int]):
     def _on_log_batch(self, msg: LogBatchArrived) -> None:
         self._pending = max(0, self._pending - 1)
         self._q(LogsPane).ingest(msg.batch)
+        self._schedule_redraw()  # log facts changed with it (hub thread marked them dirty)
 
     def _replay_tick(self) -> None:
         p = self.player
@@ -343,6 +347,7 @@ class XSchedApp(App[int]):
         if not self._procs_drawn:
             self._procs_drawn = True
             self._redraw_visible()
+        self._schedule_redraw()
 
     @on(XQueuesUpdated)
     def _on_xq(self, msg: XQueuesUpdated) -> None:
@@ -351,10 +356,29 @@ class XSchedApp(App[int]):
         self._dirty.update(("xq", "procs"))
         if first:
             self._redraw_visible()
+        self._schedule_redraw()
 
     @on(TabbedContent.TabActivated)
     def _on_tab(self, _e: TabbedContent.TabActivated) -> None:
         self._dirty.update(("procs", "xq"))
+        self._redraw_visible()
+
+    def _schedule_redraw(self) -> None:
+        """Arm the one-shot redraw (at most one a second) when something is dirty."""
+        needs = {"tab-procs": {"procs", "facts"}, "tab-xq": {"xq"},
+                 "tab-priority": {"prio"}}.get(self._active_tab(), set())
+        if self._dirty & needs and getattr(self, "_redraw_timer", 1) is None:
+            import time as _time
+
+            # (a 0 s timer raises ZeroDivisionError inside Textual)
+            wait = max(0.01, self._redrawn_at + POLL_S - _time.monotonic())
+            self._redraw_timer = self.set_timer(wait, self._redraw_fire)
+
+    def _redraw_fire(self) -> None:
+        import time as _time
+
+        self._redraw_timer = None
+        self._redrawn_at = _time.monotonic()
         self._redraw_visible()
 
     def _redraw_visible(self) -> None:
@@ -568,6 +592,7 @@ class XSchedApp(App[int]):
             self._dirty.add("prio")
             if isinstance(ev, ExperimentStarted | ExperimentFinished):
                 self._redraw_visible()
+            self._schedule_redraw()
         else:
             self._q(OverheadPane).on_experiment_event(ev)
 

@@ -65,6 +65,9 @@ class LogsPane(Vertical):
         self._painted = 0.0
         self._paint_pending = False
         self._status_shown = ""
+        self._view_timer = None
+        self._sources_timer = None
+        self._sources_painted = 0.0
         self._headlines_shown: Text | None = None
         self._headline_rows = -1
 
@@ -91,10 +94,22 @@ class LogsPane(Vertical):
         self.query_one("#log-prompt", Input).display = False
         self._render_headlines()
         self._render_status()
-        self.set_interval(1 / SOURCES_HZ, self._flush_sources)
-        self.set_interval(1 / FLOOD_HZ, self._flush_view)
+
+    # Deferred paints are one-shot timers armed when there is something to paint: periodic
+    # timers woke the UI loop 6 times a second with nothing to do (idle CPU).
+    def _defer_view(self) -> None:
+        if self._view_timer is None:
+            # (a 0 s timer raises ZeroDivisionError inside Textual)
+            wait = max(0.01, self._painted + 1 / FLOOD_HZ - time.monotonic())
+            self._view_timer = self.set_timer(wait, self._flush_view)
+
+    def _defer_sources(self) -> None:
+        if self._sources_timer is None:
+            wait = max(0.01, self._sources_painted + 1 / SOURCES_HZ - time.monotonic())
+            self._sources_timer = self.set_timer(wait, self._flush_sources)
 
     def _flush_view(self) -> None:
+        self._view_timer = None
         if self._paint_pending:
             self._paint_pending = False
             self._painted = time.monotonic()
@@ -102,8 +117,10 @@ class LogsPane(Vertical):
             self._render_status()
 
     def _flush_sources(self) -> None:
+        self._sources_timer = None
         if self._sources_dirty:
             self._sources_dirty = False
+            self._sources_painted = time.monotonic()
             self._render_sources()
 
     # -- data in ---------------------------------------------------------------------------------
@@ -114,6 +131,7 @@ class LogsPane(Vertical):
                 self._render_sources()  # a source came or went: show it at once
             else:
                 self._sources_dirty = True
+                self._defer_sources()
         if res.headlines_changed:
             self._render_headlines()
         view = self.log_view
@@ -130,6 +148,7 @@ class LogsPane(Vertical):
             flood = res.rebuilt or res.appended > max(8, view.size.height)
             if flood and now - self._painted < 1 / FLOOD_HZ:
                 self._paint_pending = True
+                self._defer_view()
             else:
                 self._painted = now
                 self._paint_pending = False

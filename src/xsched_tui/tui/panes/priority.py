@@ -49,10 +49,12 @@ class PriorityPane(Vertical):
         self.live = LiveExperiment()
         self.running = False
         self.banners: list[str] = []  # every banner state shown (tests, and the log of a run)
+        self.events_seen: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="pr-status")
         yield Static(id="pr-banner")
+        yield Static(id="pr-events")
         yield Static(id="pr-fg")
         yield Sparkline([], id="pr-fg-spark")
         yield Static(id="pr-bg")
@@ -107,6 +109,10 @@ class PriorityPane(Vertical):
             b.append("\n  " + line, "red" if state == "problem" else "")
         set_static(self.query_one("#pr-banner", Static), b)
 
+        ev = self._events(logs)
+        if ev.plain not in self.events_seen[-1:]:
+            self.events_seen.append(ev.plain)
+        set_static(self.query_one("#pr-events", Static), ev)
         fg = Text("foreground latency: ", "bold")
         parts = []
         for mode in lv.latency:
@@ -138,6 +144,24 @@ class PriorityPane(Vertical):
                 for (col, _, _), val in zip(COLUMNS, cells, strict=True):
                     if t.get_cell(key, col) != val:
                         t.set_cell(key, col, val)
+
+    def _events(self, logs: Mapping[int, Any]) -> Text:
+        """What each running process's XSched log said so far (the log parser's facts)."""
+        out = Text("XSched events: ", "bold")
+        rows = []
+        for r in self.live.running():
+            lf = logs.get(r.pid) if r.pid else None
+            if lf is None:
+                continue
+            bits = [", ".join(f"{s} {p}" if p else s for s, p in lf.scheduler_lines) or
+                    "no scheduler line", f"{lf.xqueues_created} XQueues created"]
+            if lf.priorities:
+                bits.append("priority " + "/".join(str(p) for p in sorted(set(lf.priorities.values()))))
+            if lf.problems:
+                bits.append(lf.problems[-1][:120])
+            rows.append(f"{r.mode}/{r.role} (pid {r.pid}): " + "; ".join(bits))
+        out.append(" | ".join(rows) if rows else "none from the running processes yet", "")
+        return out
 
     def experiment_pids(self) -> list[int]:
         return [r.pid for r in self.live.runs.values() if r.pid]
