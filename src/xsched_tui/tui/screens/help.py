@@ -78,6 +78,17 @@ History: `█` ready, `▒` suspended by the policy, `·` idle, one cell per pol
 Runs alternate native / XSched; an XSched run in which XSched was not active is invalid and
 excluded. The gauge: `●` median overhead, `═` its 95% CI, `│` threshold, `¦` the paper's Lv1 bound.
 
+## Priority tab
+
+| Key | Action |
+|---|---|
+| `n` | new priority experiment: foreground and background roles, rate (or auto), configurations, scheduler |
+| `x` | cancel (the current trial is stopped; finished runs are kept) |
+
+The banner says whether XSched is in play for the processes running now (their diagnosis,
+XQueues, loader errors); below: XSched events from their logs, foreground latency with its p99 so
+far per configuration, background throughput, every run. `xsched-tui priority` runs it headless.
+
 ## Statuses
 
 - **PASS**: proven, with the evidence shown.
