@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xsched-tui", description=(
         "Check, watch and measure XSched. Without a command: open the app."))
     p.add_argument("--version", action="version", version=f"xsched-tui {__version__}")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="refresh period of processes, xserver and the panes (0.1-10 s, default "
+                   "1; < and > change it in the app)")
     _common(p, suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -98,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", nargs="?", metavar="DIR", help="folder (or file) of recorded logs")
     rp.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default 1)")
     rp.add_argument("--scenario", help="play one sub-folder only (e.g. explicit-stream)")
+    rp.add_argument("--interval", type=float, default=argparse.SUPPRESS, metavar="S",
+                    help="refresh period (0.1-10 s, default 1)")
 
     a = sub.add_parser("app", help="open the app on live logs (no replay)")
     _common(a, suppress=True)
@@ -105,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="follow this log file too (repeatable; big files are indexed)")
     a.add_argument("--pid", action="append", type=int, metavar="PID", default=[],
                    help="follow /proc/PID/fd/2 of a running process when its stderr is a file")
+    a.add_argument("--interval", type=float, default=argparse.SUPPRESS, metavar="S",
+                   help="refresh period (0.1-10 s, default 1)")
 
     from xsched_tui import cli_ps
 
@@ -368,8 +375,15 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
     # (benchmarks/bench_logs_app.py: write->screen p95 1.1 s with the defaults, 0.16 s with these).
     if gc.get_threshold() == (700, 10, 10):  # CPython's defaults: nobody chose otherwise
         gc.set_threshold(10_000, 50, 100)
+    from xsched_tui.core.selfcost import check_interval
+
+    try:
+        interval = check_interval(float(getattr(ns, "interval", 1.0) if ns is not None else 1.0))
+    except ValueError as exc:
+        print(f"xsched-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     app = XSchedApp(config=cfg, replay=replay, replay_speed=speed, replay_scenario=scenario,
-                    log_files=files, log_pids=pids)
+                    log_files=files, log_pids=pids, interval=interval)
     try:
         app.run()
     finally:

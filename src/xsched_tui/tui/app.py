@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
@@ -49,6 +50,7 @@ from xsched_tui.tui.panes.xqueues import XQueuesPane
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 POLL_S = 1.0  # process refresh and xserver poll period (the 1 Hz)
+SELF_COST_S = 5.0  # window of the on-screen self-cost (CPU %, slowest refresh)
 DISCOVER_S = 5.0  # whole-host scan for XSched processes ("every few seconds")
 
 
@@ -61,6 +63,8 @@ class XSchedApp(App[int]):
         Binding("right_square_bracket", "cycle_tab(1)", "Next tab"),
         Binding("left_square_bracket", "cycle_tab(-1)", "Prev tab", show=False),
         Binding("question_mark", "help", "Help"),
+        Binding("less_than_sign", "interval(-1)", "Faster refresh", show=False),
+        Binding("greater_than_sign", "interval(1)", "Slower refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -79,6 +83,7 @@ class XSchedApp(App[int]):
         log_pids: list[int] | None = None,
         start_tab: str | None = None,
         poll: bool = True,
+        interval: float = POLL_S,
     ) -> None:
         super().__init__()
         self.config = config
@@ -105,6 +110,11 @@ class XSchedApp(App[int]):
         from xsched_tui.core.logfacts import LogFacts
 
         self.poll = poll
+        # The refresh period of the process collector, the xserver poller and the panes they
+        # feed (--interval; < and > change it at run time).
+        self.interval = interval
+        self.self_cost_text = ""
+        self._skipped_lines = 0
         self.log_facts = LogFacts()
         self.collector = None
         self.xq_monitor = None
@@ -133,7 +143,9 @@ class XSchedApp(App[int]):
                 yield OverheadPane(readonly=self.config.readonly, id="overhead-pane")
             with TabPane("Priority", id="tab-priority"):
                 yield PriorityPane(readonly=self.config.readonly, id="priority-pane")
-        yield Static(id="status-line")
+        with Horizontal(id="status-bar"):
+            yield Static(id="status-line")
+            yield Static(id="self-cost")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -203,7 +215,9 @@ class XSchedApp(App[int]):
     @on(LogBatchArrived)
     def _on_log_batch(self, msg: LogBatchArrived) -> None:
         self._pending = max(0, self._pending - 1)
-        self._q(LogsPane).ingest(msg.batch)
+        logs = self._q(LogsPane)
+        logs.ingest(msg.batch)
+        self._skipped_lines = logs.model.skipped
         self._schedule_redraw()  # log facts changed with it (hub thread marked them dirty)
 
     def _replay_tick(self) -> None:
@@ -273,6 +287,11 @@ class XSchedApp(App[int]):
         for pid in self.log_pids:
             coll.track(pid, origin="pinned")
         last = None
+        import time as _time
+
+        from xsched_tui.core.selfcost import SelfMeter
+
+        meter, sampled, refresh_max = SelfMeter(), _time.monotonic(), 0.0
         while not self._stop_polls.is_set():
             snap = coll.refresh()
             key = (snap.procs, snap.notes, snap.gpu_source)
@@ -280,7 +299,21 @@ class XSchedApp(App[int]):
                 last = key
                 self.proc_snapshot = snap
                 self.post_message(ProcessesUpdated(snap))
-            self._stop_polls.wait(POLL_S)
+            # The app's own cost: CPU over SELF_COST_S windows (the first after one refresh),
+            # the slowest refresh in the window; drawn only when the text changes, so an idle
+            # app repaints one line every few seconds at most.
+            refresh_max = max(refresh_max, snap.refresh_ms)
+            now = _time.monotonic()
+            if now - sampled >= (SELF_COST_S if self.self_cost_text else self.interval):
+                xq = self.xq_view
+                poll_ms = xq.latency_s * 1000 if xq is not None and xq.latency_s is not None \
+                    else None
+                text = meter.sample(refresh_max, poll_ms).text(self.interval, self._skipped_lines)
+                sampled, refresh_max = now, 0.0
+                if text != self.self_cost_text:
+                    self.self_cost_text = text
+                    self.call_from_thread(self._show_self_cost, text)
+            self._stop_polls.wait(self.interval)
 
     @work(thread=True, group="xq", exit_on_error=False, description="xserver poller")
     def _xq_loop(self) -> None:
@@ -316,7 +349,7 @@ class XSchedApp(App[int]):
             if key != last:  # an unchanged answer (or the same failure again) is not news
                 last = key
                 self.post_message(XQueuesUpdated(view))
-            self._stop_polls.wait(POLL_S)
+            self._stop_polls.wait(self.interval)
 
     TABS = ("tab-checks", "tab-procs", "tab-xq", "tab-logs", "tab-overhead", "tab-priority")
     FOCUS = {"tab-checks": "#checks-table", "tab-procs": "#procs-table", "tab-xq": "#xq-procs",
@@ -371,7 +404,7 @@ class XSchedApp(App[int]):
             import time as _time
 
             # (a 0 s timer raises ZeroDivisionError inside Textual)
-            wait = max(0.01, self._redrawn_at + POLL_S - _time.monotonic())
+            wait = max(0.01, self._redrawn_at + self.interval - _time.monotonic())
             self._redraw_timer = self.set_timer(wait, self._redraw_fire)
 
     def _redraw_fire(self) -> None:
@@ -636,6 +669,15 @@ class XSchedApp(App[int]):
         replay = f" · REPLAY {os.path.basename(str(self.replay_path).rstrip('/'))}" \
             if self.replay_path else ""
         self.sub_title = f"{self.hostname} · {plat} · config: {cfg}{replay}"
+
+    def _show_self_cost(self, text: str) -> None:
+        self._q("#self-cost", Static).update(text, layout=False)
+
+    def action_interval(self, step: int) -> None:
+        from xsched_tui.core.selfcost import next_interval
+
+        self.interval = next_interval(self.interval, step)
+        self.notify(f"refresh every {self.interval:g} s", timeout=2)
 
     def _status(self, text: str) -> None:
         self._q("#status-line", Static).update(text)

@@ -32,7 +32,7 @@ BANNER = {"ok": ("XSched is in play", "bold green"),
 VERDICT_STYLE = {"XSCHED HELPS": "bold green", "SLOS MET": "bold green", "SPLIT REACHED": "bold green",
                  "NO EFFECT": "bold yellow", "INCONCLUSIVE": "bold yellow"}
 COLUMNS = (("index", "#", 4), ("trial", "Trial", 5), ("mode", "Configuration", 18),
-           ("role", "Role", 8), ("pid", "PID", 8), ("state", "State", 8), ("xq", "XQueues", 8),
+           ("role", "Role", 8), ("pid", "PID", 8), ("state", "State", 8), ("xq", "XQueues", 12),
            ("value", "Value", 10), ("why", "Why invalid", 60))
 DEFAULTS = {"fg": "name=fg,kind=infer,priority=1,model=mlp,batch=16",
             "bg": "name=bg,kind=matmul,priority=0", "rate": "auto", "requests": "1000",
@@ -131,7 +131,9 @@ class PriorityPane(Vertical):
         for r in lv.runs.values():
             q = lv.xqueues.get(r.pid) if r.pid else None
             lf = logs.get(r.pid) if r.pid else None
-            xq = str(q[0]) if q else (str(lf.xqueues_created) if lf is not None else "—")
+            # from xserver: "XQueues (ready, suspended) now"; else what its own log created
+            xq = (f"{q[0]} ({q[1]}r {q[2]}s)" if q else
+                  (str(lf.xqueues_created) if lf is not None else "—"))
             cells = [str(r.index), str(r.trial or ""), r.mode, r.role, str(r.pid or "—"),
                      r.state, xq if r.xsched else "—",
                      f"{r.value:.4g}" if r.value is not None else
