@@ -66,7 +66,8 @@ Verdicts: **SCHEDULED** (XQueues exist), **0 XQUEUES** (loaded, nothing schedule
 | `tab` | processes table / XQueues table |
 
 History: `█` ready, `▒` suspended by the policy, `·` idle, one cell per poll.
-`]` / `[` switch tabs anywhere.
+`]` / `[` switch tabs anywhere; `<` / `>` refresh faster / slower (0.1-10 s; the status bar
+shows the app's own CPU, memory and refresh cost).
 
 ## Overhead tab
 
