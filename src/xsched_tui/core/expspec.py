@@ -24,11 +24,23 @@ def resolve_python(cfg: Config) -> str:
     return python
 
 
+def require_install(cfg: Config, alternative: str) -> None:
+    """Raise a ValueError a user can act on unless the configured XSched install is usable."""
+    from xsched_tui.core.experiment import lib_dir_and_platform
+
+    lib_dir, plat = lib_dir_and_platform(cfg)
+    if not lib_dir or not os.path.isdir(lib_dir) or not plat:
+        raise ValueError(
+            "no usable XSched install is configured (--install DIR or xsched.install; "
+            f"lib folder: {lib_dir or 'none'}, platform: {plat or 'unknown'}); "
+            f"`xsched-tui check` says what is missing. {alternative}")
+
+
 def build_overhead_spec(cfg: Config, workload: str, options: Mapping[str, Any], *, pairs: int,
                         threshold_pct: float = 10.0, aa: bool = False, timeout_s: float = 600.0,
                         name: str | None = None, allow_unproven: bool = False):
     """native vs XSched (or native vs native with ``aa``) for ``pairs`` interleaved pairs."""
-    from xsched_tui.core.experiment import ExperimentSpec, Mode, Role, _workload_argv, lib_dir_and_platform
+    from xsched_tui.core.experiment import ExperimentSpec, Mode, Role, _workload_argv
 
     if workload not in OVERHEAD_WORKLOADS:
         raise ValueError(f"unknown workload {workload!r} (one of {', '.join(OVERHEAD_WORKLOADS)})")
@@ -48,12 +60,7 @@ def build_overhead_spec(cfg: Config, workload: str, options: Mapping[str, Any], 
     if aa:
         modes = (Mode("native-a", False), Mode("native-b", False))
     else:
-        lib_dir, plat = lib_dir_and_platform(cfg)
-        if not lib_dir or not os.path.isdir(lib_dir) or not plat:
-            raise ValueError(
-                "no usable XSched install is configured (--install DIR or xsched.install; "
-                f"lib folder: {lib_dir or 'none'}, platform: {plat or 'unknown'}); "
-                "`xsched-tui check` says what is missing. An A/A run needs none.")
+        require_install(cfg, "An A/A run needs none.")
         modes = (Mode("native", False), Mode("xsched", True))
     return ExperimentSpec(
         name=name or f"overhead-{workload}" + ("-aa" if aa else ""),

@@ -10,13 +10,12 @@ threshold and batch size per role, and the explicit stream (XSched ignores the d
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from xsched_tui.core.config import Config
-from xsched_tui.core.expspec import resolve_python
+from xsched_tui.core.expspec import require_install, resolve_python
 from xsched_tui.core.xserverproc import POLICIES
 
 CONFIGS = ("standalone", "native", "xsched")
@@ -114,7 +113,6 @@ def build_priority_spec(cfg: Config, roles: Sequence[RoleSpec], *, sched: SchedC
         Role,
         Slo,
         _workload_argv,
-        lib_dir_and_platform,
     )
 
     if len(roles) < 2:
@@ -164,12 +162,8 @@ def build_priority_spec(cfg: Config, roles: Sequence[RoleSpec], *, sched: SchedC
     if "native" in configs:
         modes.append(Mode("native", False))
     if "xsched" in configs:
-        lib_dir, plat = lib_dir_and_platform(cfg)
-        if not lib_dir or not os.path.isdir(lib_dir) or not plat:
-            raise ValueError(
-                "the xsched configuration needs a usable XSched install (--install DIR; lib "
-                f"folder: {lib_dir or 'none'}, platform: {plat or 'unknown'}); "
-                "`xsched-tui check` says what is missing. --configs standalone,native needs none.")
+        require_install(cfg, "The xsched configuration needs one; --configs standalone,native "
+                        "needs none.")
         modes.append(xsched_mode(sched))
     return ExperimentSpec(
         name=name or ("priority-" + "-".join(r.name for r in roles)), roles=tuple(out_roles),
