@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
@@ -225,8 +226,11 @@ class XSchedApp(App[int]):
         if p is None:
             return
         state = "finished" if p.finished else ("paused" if p.paused else f"{p.speed:g}x")
-        self._q(LogsPane).set_replay_status(
-            f"REPLAY {p.position:5.1f}/{p.duration:.1f} s {state} (p + - , .)")
+        try:
+            self._q(LogsPane).set_replay_status(
+                f"REPLAY {p.position:5.1f}/{p.duration:.1f} s {state} (p + - , .)")
+        except NoMatches:  # the tick raced the app's shutdown (its widgets are gone)
+            pass
 
     @on(ReplayControl)
     def _on_replay_control(self, msg: ReplayControl) -> None:
