@@ -299,9 +299,10 @@ def test_cli_priority_with_real_pytorch_cpu_workloads_and_calibration(tmp_path):
     assert bgn["result"]["stopped_by"] == "stdin" and bgn["result"]["tflops"] > 0
     an = doc["analysis"]
     assert an["overlap"][0]["ok"] and an["overlap"][0]["basis"] == "measurement"
-    assert "verdict:" in subprocess.run(
-        [sys.executable, "-m", "xsched_tui", "runs"], capture_output=True, text=True,
-        env=env, timeout=60).stdout or True
+    listed = subprocess.run([sys.executable, "-m", "xsched_tui", "runs"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert listed.returncode == 0 and "fg p99 native" in listed.stdout, listed.stdout
+    assert an["verdict"] in listed.stdout
 
 
 def test_bandwidth_partition_reports_shares_against_targets(lib, results):

@@ -197,11 +197,13 @@ def run_runs(ns: argparse.Namespace, cfg: Config) -> int:
     if not entries:
         print(f"no experiments in {root}")
         return 0
-    print(f"{'EXPERIMENT':<44} {'STATUS':<10} {'VERDICT':<13} {'VALID':>5} {'INVAL':>5}  OVERHEAD")
+    print(f"{'EXPERIMENT':<44} {'STATUS':<10} {'VERDICT':<17} {'VALID':>5} {'INVAL':>5}  RESULT")
     for e in entries:
-        ov = "—" if e.median_pct is None else f"{e.median_pct:+.2f}%"
+        ov = "—" if e.median_pct is None else f"overhead {e.median_pct:+.2f}%"
         if e.ci[0] is not None and e.ci[1] is not None:
             ov += f" [{e.ci[0]:+.2f}, {e.ci[1]:+.2f}]"
-        print(f"{os.path.basename(e.folder):<44} {e.status:<10} {e.verdict or '—':<13} "
+        if e.headline:
+            ov = e.headline
+        print(f"{os.path.basename(e.folder):<44} {e.status:<10} {e.verdict or '—':<17} "
               f"{e.valid:>5} {e.invalid:>5}  {ov}" + (f"  ({e.error})" if e.error else ""))
     return 0

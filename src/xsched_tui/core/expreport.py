@@ -187,12 +187,25 @@ class ExperimentEntry:
     median_pct: float | None
     ci: tuple[float | None, float | None]
     error: str | None = None  # result.json unreadable
+    headline: str | None = None  # priority: the foreground's p99 ratios, e.g. "fg p99 native 2.17x"
 
     def to_json(self) -> dict[str, Any]:
         return {"folder": self.folder, "name": self.name, "kind": self.kind,
                 "created": self.created, "status": self.status, "verdict": self.verdict,
                 "valid": self.valid, "invalid": self.invalid, "median_pct": self.median_pct,
-                "ci_lo_pct": self.ci[0], "ci_hi_pct": self.ci[1], "error": self.error}
+                "ci_lo_pct": self.ci[0], "ci_hi_pct": self.ci[1], "error": self.error,
+                "headline": self.headline}
+
+
+def _priority_headline(an: Mapping[str, Any]) -> str | None:
+    """The foreground's p99 / standalone per co-located configuration (native, xsched)."""
+    fg = an.get("foreground")
+    bits = []
+    for s in an.get("stats") or []:
+        r = s.get("p99_ratio") or {}
+        if s.get("role") == fg and r.get("value") is not None:
+            bits.append(f"{s.get('mode')} {r['value']:.2f}x")
+    return f"{fg} p99 " + ", ".join(bits) if fg and bits else None
 
 
 def load_result(path: str) -> dict[str, Any]:
@@ -217,7 +230,8 @@ def entry_of(folder: str) -> ExperimentEntry:
     return ExperimentEntry(folder, str(doc.get("name")), str(doc.get("kind")), str(doc.get("created")),
                            str(doc.get("status")), an.get("verdict"), int(c.get("valid", 0)),
                            int(c.get("invalid", 0)), an.get("median_pct"),
-                           (an.get("ci_lo_pct"), an.get("ci_hi_pct")))
+                           (an.get("ci_lo_pct"), an.get("ci_hi_pct")),
+                           headline=_priority_headline(an) if an.get("kind") == "priority" else None)
 
 
 def list_experiments(results_dir: str) -> list[ExperimentEntry]:
