@@ -15,8 +15,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+import test_cli_overhead
 import test_experiment
-from test_experiment import BASE_ENV, double_config, load
+from test_experiment import BASE_ENV, alive, double_config, load
 from xsched_tui.core.config import Config
 from xsched_tui.core.experiment import ExperimentRunner, RunRecord
 from xsched_tui.core.priority import priority_from_runs
@@ -25,6 +26,7 @@ from xsched_tui.core.priospec import RoleSpec, SchedChoice, build_priority_spec,
 from xserver_double import XServerDouble, load_recorded
 
 lib = test_experiment.lib  # the C test double's install tree (a module-scoped fixture)
+fakepy = test_cli_overhead.fakepy  # a workloads "interpreter" that runs the protocol stand-in
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = str(Path(__file__).with_name("standin_workload.py"))
@@ -321,21 +323,17 @@ def test_bandwidth_partition_reports_shares_against_targets(lib, results):
     assert an["verdict"] == "SPLIT NOT REACHED" and "target 0.75" in an["verdict_reason"]
 
 
-def test_sighup_mid_trial_stops_both_roles_and_keeps_what_finished(tmp_path):
+def test_sighup_mid_trial_stops_both_roles_and_keeps_what_finished(fakepy, tmp_path):
     """An SSH drop (SIGHUP) during a co-located trial: exit 129, every workload process gone,
     result.json says cancelled and keeps the finished runs."""
     import re
     import signal
     import time
 
-    fakepy = tmp_path / "fakepy"  # the workloads "interpreter": runs the protocol stand-in
-    fakepy.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv = [{STANDIN!r}, "
-                      f"*sys.argv[1:]]\nrunpy.run_path({STANDIN!r}, run_name='__main__')\n")
-    fakepy.chmod(0o755)
     res = tmp_path / "r"
     p = subprocess.Popen(
         [sys.executable, "-m", "xsched_tui", "priority", "--configs", "standalone,native",
-         "--python", str(fakepy), "--results", str(res), "--rate", "50", "--requests", "20",
+         "--python", fakepy, "--results", str(res), "--rate", "50", "--requests", "20",
          "--seconds", "1", "--repeats", "5"],
         env={**BASE_ENV, "STANDIN_MEASURE_S": "1.5", "STANDIN_METRIC": "latency_ms"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
@@ -359,6 +357,4 @@ def test_sighup_mid_trial_stops_both_roles_and_keeps_what_finished(tmp_path):
     assert doc["status"] == "cancelled" and doc["counts"]["done"] >= 2
     pids = [int(x) for x in re.findall(r"started \(pid (\d+)\)", err)]
     assert len(pids) >= 3
-    for pid in pids:
-        assert not os.path.exists(f"/proc/{pid}") or \
-            Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert not any(alive(pid) for pid in pids)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xsched_tui.core.experiment import ExperimentSpec, Role, RunRecord
@@ -368,8 +368,7 @@ def priority_from_runs(runs: Sequence[RunRecord], spec: ExperimentSpec) -> Prior
     res = PriorityResult(variant, fg_role.name if fg_role else None, standalone, native, xs,
                          tuple(stats), overlap, cdf, xvn, shares, crashes, "INCONCLUSIVE", "")
     verdict, reason, notes = _verdict(res, spec, by)
-    return PriorityResult(variant, res.foreground, standalone, native, xs, tuple(stats), overlap,
-                          cdf, xvn, shares, crashes, verdict, reason, notes)
+    return replace(res, verdict=verdict, verdict_reason=reason, notes=notes)
 
 
 def _overlaps(runs: Sequence[RunRecord], spec: ExperimentSpec) -> tuple[Overlap, ...]:
