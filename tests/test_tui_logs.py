@@ -204,3 +204,26 @@ async def test_big_file_source_is_viewed_through_its_index(tmp_path):
         # progress reaches 1.0 when the index is built; the view adopts it (ready) a moment later
         await _wait(pilot, lambda: src.ready, tries=400)
         assert len(src) > 100_000
+
+
+async def test_a_batch_that_lands_during_shutdown_is_ignored_but_not_while_running(tmp_path):
+    # CI caught this race: the log hub's thread posted a batch, the test ended, and the batch was
+    # handled after the app's widgets were gone (NoMatches). Shutdown first marks the app as not
+    # running, then removes the widgets; reproduce that order by hand.
+    import pytest
+    from textual.css.query import NoMatches
+
+    from xsched_tui.tui.messages import LogBatchArrived
+
+    app = _app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(LogsPane)
+        await pane.remove()
+        with pytest.raises(NoMatches):  # while running a missing pane is a bug: it surfaces
+            await app._on_message(LogBatchArrived(recorded_batch()))
+        app._running = False
+        try:
+            await app._on_message(LogBatchArrived(recorded_batch()))  # no error
+        finally:
+            app._running = True
