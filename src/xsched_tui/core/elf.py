@@ -18,6 +18,7 @@ instead of the default ``name@@ver``.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import struct
 from collections.abc import Callable, Iterable
@@ -245,7 +246,7 @@ def read_elf(
         # KeyError, AssertionError, UnicodeDecodeError, MemoryError... on garbage input; a
         # diagnostic tool must turn every one of them into a message, never a traceback.
         except Exception as exc:
-            return ElfError(p, f"{p}: corrupt or truncated ELF ({_one_line(exc)})", "corrupt")
+            return _failure(p, f, exc)
 
 
 def find_symbols(
@@ -271,7 +272,7 @@ def find_symbols(
         except _Corrupt as exc:
             return ElfError(p, f"{p}: {exc}", exc.kind)
         except Exception as exc:  # see read_elf: garbage must never escape as an exception
-            return ElfError(p, f"{p}: corrupt or truncated ELF ({_one_line(exc)})", "corrupt")
+            return _failure(p, f, exc)
 
 
 def find_typeinfo(
@@ -339,11 +340,38 @@ def demangle_special(name: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+_SHORT_READ = re.compile(r"expected \d+, found \d+")  # construct's short-read message
+
+
+def _failure(p: str, f: BinaryIO, exc: BaseException) -> ElfError:
+    """A parser exception on garbage input, as a sentence (no exception class names)."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError):
+        size = -1
+    text = " ".join(str(exc).split())
+    # pyelftools appends a dump of the parsed structure to some messages ("...: Container({...})")
+    text = re.sub(r"\s*(?:for the following|Container\().*$", "", text)
     if len(text) > 160:
         text = text[:157] + "..."
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+    if "past EOF" in text or _SHORT_READ.search(text):
+        return ElfError(p, f"{p}: truncated or corrupt ELF: a structure it points to lies past the "
+                        f"end of the file ({size} bytes)", "truncated")
+    if "String Table not found" in text:
+        return ElfError(p, f"{p}: corrupt ELF: the section name table (e_shstrndx) is missing or "
+                        "not a string table", "corrupt")
+    if isinstance(exc, (OSError, OverflowError)) or "offset-sized" in text:
+        return ElfError(p, f"{p}: corrupt ELF: an offset points outside the file ({size} bytes)",
+                        "corrupt")
+    if isinstance(exc, MemoryError):
+        return ElfError(p, f"{p}: corrupt ELF: a size field is implausibly large", "corrupt")
+    if isinstance(exc, RecursionError):
+        return ElfError(p, f"{p}: corrupt ELF: structures nested implausibly deep", "corrupt")
+    if type(exc).__name__ in ("ELFError", "ELFParseError") and text:
+        return ElfError(p, f"{p}: corrupt ELF: {text}", "corrupt")
+    # IndexError, KeyError, struct.error, AssertionError... from inconsistent structures
+    return ElfError(p, f"{p}: corrupt or truncated ELF: its structures are inconsistent"
+                    + (f" ({text})" if text and not text.startswith("'") else ""), "corrupt")
 
 
 def _open(p: str) -> BinaryIO | ElfError:
@@ -399,13 +427,17 @@ def _magic_problem(p: str, head: bytes) -> ElfError | None:
             return ElfError(p, f"{p}: a text file, not an ELF library", "not-elf")
         return ElfError(p, f"{p}: not an ELF file (bad magic {head[:4].hex() or 'none'})",
                         "not-elf")
-    if len(head) < 5 or head[4] not in (1, 2):
-        cls = head[4] if len(head) > 4 else None
-        return ElfError(p, f"{p}: invalid ELF class byte {cls!r} (neither ELFCLASS32 nor 64)",
+    if len(head) < 5:
+        return ElfError(p, f"{p}: truncated ELF header ({len(head)} bytes)", "truncated")
+    if head[4] not in (1, 2):
+        return ElfError(p, f"{p}: invalid ELF class byte {head[4]} (neither ELFCLASS32 nor 64)",
                         "wrong-class")
     need = 52 if head[4] == 1 else 64
     if len(head) < need:
         return ElfError(p, f"{p}: truncated ELF header ({len(head)} of {need} bytes)", "truncated")
+    if head[5] not in (1, 2):
+        return ElfError(p, f"{p}: invalid ELF data encoding byte {head[5]} (neither little- nor "
+                        "big-endian)", "corrupt")
     return None
 
 
@@ -437,17 +469,36 @@ def _cstr(table: bytes, off: int) -> str:
 
 
 def _sections(elf) -> list:
+    """Every section header, after checking the header table lies inside the file."""
+    hdr = elf.header
+    shoff, shnum, shentsize = int(hdr["e_shoff"]), int(hdr["e_shnum"]), int(hdr["e_shentsize"])
+    if shoff:
+        want = 64 if elf.elfclass == 64 else 40
+        if shentsize < want:
+            raise _Corrupt(f"section header entry size is {shentsize} bytes, expected {want}")
+        # e_shnum 0 with headers present: the count is in section 0 (extended numbering)
+        end = shoff + max(shnum, 1) * shentsize
+        if end > elf.stream_len:
+            raise _Corrupt(f"truncated: the section headers end at byte {end} but the file has "
+                           f"{elf.stream_len} bytes", "truncated")
     n = elf.num_sections()
     if n > MAX_SECTIONS:
         raise _Corrupt(f"implausible section count {n}")
     return [elf.get_section(i) for i in range(n)]
 
 
-def _linked_strtab(elf, sec, sections: list, file_size: int, what: str) -> bytes:
+def _strtab_link(sec, sections: list, file_size: int, what: str):
+    """The string table ``sec`` names in sh_link, checked to be one and inside the file."""
     link = int(sec["sh_link"])
     if not 0 < link < len(sections) or sections[link]["sh_type"] != "SHT_STRTAB":
-        raise _Corrupt(f"{what} is not linked to a string table")
-    return _section_bytes(sections[link], file_size, f"string table of {what}")
+        raise _Corrupt(f"{what} is not linked to a string table (sh_link {link})")
+    _check_bounds(sections[link], file_size, f"string table of {what}")
+    return sections[link]
+
+
+def _linked_strtab(elf, sec, sections: list, file_size: int, what: str) -> bytes:
+    return _section_bytes(_strtab_link(sec, sections, file_size, what), file_size,
+                          f"string table of {what}")
 
 
 def _iter_versions(sec):
@@ -515,6 +566,7 @@ def _parse(f, p: str, *, max_symbols: int, want_exports: bool, want_undefined: b
     n_max = MAX_DYN_TAGS
     if dyn is not None:
         _check_bounds(dyn, size, ".dynamic")
+        _strtab_link(dyn, sections, size, ".dynamic")
         n_max = int(dyn["sh_size"]) // (16 if elf.elfclass == 64 else 8) + 1
     elif not sections:
         # Stripped section headers: the loader still works from PT_DYNAMIC; so can we.
@@ -538,6 +590,7 @@ def _parse(f, p: str, *, max_symbols: int, want_exports: bool, want_undefined: b
     vd_sec = by_type.get("SHT_GNU_verdef")
     if vd_sec is not None:
         _check_bounds(vd_sec, size, ".gnu.version_d")
+        _strtab_link(vd_sec, sections, size, ".gnu.version_d")
         for version, auxes in _iter_versions(vd_sec):
             if not auxes:
                 continue
@@ -551,6 +604,7 @@ def _parse(f, p: str, *, max_symbols: int, want_exports: bool, want_undefined: b
     vn_sec = by_type.get("SHT_GNU_verneed")
     if vn_sec is not None:
         _check_bounds(vn_sec, size, ".gnu.version_r")
+        _strtab_link(vn_sec, sections, size, ".gnu.version_r")
         for version, auxes in _iter_versions(vn_sec):
             fname = version.name or "?"
             names = []
