@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xsched_tui.core.logfacts import LogFacts
-from xsched_tui.core.logparse import parse_lines
+from xsched_tui.core.logparse import Level, parse_line, parse_lines
 from xsched_tui.core.logsources import LogEntry, SourceInfo
 
 
@@ -160,3 +160,90 @@ def test_unknown_source_is_ignored(samples):
     f = LogFacts()
     assert not f.ingest(entries(samples / "default-stream" / "xserver.stderr.log", "x"), {})
     assert f.snapshot() == {}
+
+
+def _reference_ingest(f: LogFacts, entries, sources) -> bool:
+    """The per-record fold (every record with an event or an ERRO level goes through _one): what
+    ingest's run-at-a-time fast path must be equivalent to."""
+    changed = False
+    with f._lock:
+        for e in entries:
+            rec, ev = e.record, e.record.event
+            if ev is None and rec.level is not Level.ERRO:
+                continue
+            info = sources.get(e.source_id)
+            if info is not None and f._one(info, rec, ev):
+                changed = True
+        if changed:
+            f.version += 1
+    return changed
+
+
+def _state(f: LogFacts):
+    return (dict(f.snapshot()), list(f._procs), list(f._owner.items()), list(f._prio.items()),
+            f.version, {p: f._procs[p].last_seen for p in f._procs})
+
+
+def test_fast_fold_equals_the_per_record_fold(samples):
+    """Every sample log (and a synthetic mix with ERRO lines carrying no event, pid-less lines and
+    untimed lines), interleaved as hub batches over sources of every kind: same facts, same LRU
+    order, same last_seen, same return values, for several batch sizes and a small pid cap."""
+    from xsched_tui.core.logparse import LogParser
+
+    logs = sorted([*samples.rglob("*.stderr.log"), *samples.rglob("*.raw.log")])
+    streams = [LogParser().feed_many(p.read_bytes().splitlines()) for p in logs]
+    streams.append(parse_lines(writer_mix(3000)))
+    streams.append(parse_lines(["[XSCHED ERRO @ T 7 @ 00:00:01.000000] boom", "plain line",
+                                "[XSCHED INFO @ T 7 @ 00:00:02.000000] hello", "Traceback x",
+                                "[ERRO] user error line", "[XSCHED INFO @ T 7 @ 00:00:03.0] bye"]))
+    streams.append([parse_line("[XSCHED INFO @ T 9 @ 00:00:01.000000] untimed"),
+                    parse_line("[XSCHED ERRO @ T 9 @ 00:00:01.000000] untimed error")])
+    kinds = [xserver_src, lambda sid: app_src(sid, None), lambda sid: app_src(sid, 4000)]
+    sources = {}
+    for i in range(len(streams)):
+        sid = f"s{i}"
+        k = kinds[i % 3]
+        sources[sid] = k(sid) if k is not xserver_src else xserver_src(sid, 1257 if i % 2 else None)
+        sources[sid] = SourceInfo(sid, sid, "file", None, None if sources[sid].pid is None
+                                  else sources[sid].pid + i, sources[sid].pid_from, sources[sid].role)
+    entries_all = []
+    pos = [0] * len(streams)
+    step = 0
+    while any(pos[i] < len(s) for i, s in enumerate(streams)):
+        for i, s in enumerate(streams):
+            take = 1 + (step * 7 + i * 13) % 157
+            part = s[pos[i]:pos[i] + take]
+            entries_all += [LogEntry(f"s{i}", pos[i] + k + 1, r) for k, r in enumerate(part)]
+            pos[i] += take
+        step += 1
+    entries_all.append(LogEntry("unknown", 1, streams[0][0]))
+    for batch in (1, 10, 997, len(entries_all)):
+        for max_pids in (3, 4096):
+            a, b = LogFacts(max_pids=max_pids), LogFacts(max_pids=max_pids)
+            for i in range(0, len(entries_all), batch):
+                chunk = entries_all[i:i + batch]
+                assert a.ingest(chunk, sources) == _reference_ingest(b, chunk, sources)
+            assert _state(a) == _state(b)
+
+
+def writer_mix(n: int) -> list[str]:
+    """Lines like the benchmarks' writer: 80 % INFO, 15 % DEBG with a source suffix, 4 % WARN
+    (auto-XQueue failure), 1 % ERRO (driver error); the clock advances 10 us a line."""
+    warn = ("fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 "
+            "@ /opt/xsched/preempt/src/xqueue/xqueue.cpp:136")
+    erro = "cuda error 700: an illegal memory access was encountered @ /opt/xsched/cuda_queue.cpp:47"
+    out = []
+    for k in range(n):
+        us = 3600_000_000 + 10 * k
+        tod = (f"{us // 3600_000_000:02d}:{us // 60_000_000 % 60:02d}:{us // 1_000_000 % 60:02d}."
+               f"{us % 1_000_000:06d}")
+        r = k % 100
+        if r < 80:
+            out.append(f"[XSCHED INFO @ T 2001 @ {tod}] bench w={us} seq={k}")
+        elif r < 95:
+            out.append(f"[XSCHED DEBG @ T 2001 @ {tod}] bench w={us} seq={k} @ /x/y.cpp:1")
+        elif r < 99:
+            out.append(f"[XSCHED WARN @ T 2001 @ {tod}] {warn}")
+        else:
+            out.append(f"[XSCHED ERRO @ T 2001 @ {tod}] {erro}")
+    return out

@@ -26,6 +26,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress, groupby, repeat
+from operator import attrgetter, is_not
 from types import MappingProxyType
 from typing import Any
 
@@ -40,6 +42,7 @@ from xsched_tui.core.logparse import (
     LibraryNotFound,
     LoaderError,
     LogRecord,
+    Other,
     PriorityOverridden,
     PrioritySet,
     SchedulerChosen,
@@ -151,6 +154,12 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
         od.popitem(last=False)
 
 
+_get_source = attrgetter("source_id")
+_get_record = attrgetter("record")
+_get_event = attrgetter("event")
+_get_level = attrgetter("level")
+_ERRO = Level.ERRO
+
 # Events that carry the pid they are about (used for xserver-role and pid-less sources).
 _PID_EVENTS = (XQueueCreated, XQueueDestroyed, ClientConnected, ClientClosed, UtilizationSet)
 
@@ -173,22 +182,69 @@ class LogFacts:
 
     def ingest(self, entries: Iterable[LogEntry], sources: Mapping[str, SourceInfo]) -> bool:
         """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo. True if
-        anything changed."""
+        anything changed.
+
+        This runs on the hub's thread for every line (100k lines/s): each run of one source's
+        entries is looked at by C-level passes, and only its few interesting records (a typed
+        event other than :class:`Other`, or an ERRO line) go through :meth:`_one`. The rest (an
+        XSched message without a modelled event) only mark their process as seen: one
+        :meth:`_proc` and the run's latest timestamp, the same end state as one call each."""
+        if not isinstance(entries, (list, tuple)):
+            entries = list(entries)
         changed = False
-        erro = Level.ERRO
         with self._lock:
-            for e in entries:
-                rec = e.record
-                ev = rec.event
-                if ev is None and rec.level is not erro:
-                    continue  # the hot path: most lines are not facts
-                info = sources.get(e.source_id)
+            for sid, group in groupby(entries, key=_get_source):
+                info = sources.get(sid)
                 if info is None:
                     continue
-                if self._one(info, rec, ev):
+                if self._run(info, list(map(_get_record, group))):
                     changed = True
             if changed:
                 self.version += 1
+        return changed
+
+    def _run(self, info: SourceInfo, recs: list[LogRecord]) -> bool:
+        """Fold one source's records, in order (lock held); see :meth:`ingest`."""
+        n = len(recs)
+        types = list(map(type, map(_get_event, recs)))
+        levels = list(map(_get_level, recs))
+        n_other = types.count(Other)
+        n_erro = levels.count(_ERRO)
+        if n_other == n and not n_erro:
+            idx: list[int] = []
+        else:
+            idx = list(compress(range(n), map(is_not, types, repeat(Other))))
+            if n_erro:
+                i = -1
+                for _ in range(n_erro):
+                    i = levels.index(_ERRO, i + 1)
+                    idx.append(i)
+                idx = sorted(set(idx))
+        changed = False
+        plain_other = n_other  # Other records that are not ERRO lines: "seen" only
+        for i in idx:
+            rec = recs[i]
+            ev = rec.event
+            t = types[i]
+            if t is Other:
+                plain_other -= 1  # an ERRO line with an Other event: _one counts it
+            elif t is type(None) and levels[i] is not _ERRO:
+                continue  # no event, not an error: not a fact
+            if self._one(info, rec, ev):
+                changed = True
+        if plain_other and info.pid is not None and info.role != "xserver":
+            # Every such record would call _proc(pid) and set last_seen from its timestamp, as
+            # every record _one took did: the end state is the latest timestamp of all of them.
+            p = self._proc(info.pid)
+            for k in range(n - 1, -1, -1):
+                rec = recs[k]
+                if types[k] is type(None) and levels[k] is not _ERRO:
+                    continue
+                ts = rec.timestamp
+                if ts is not None:
+                    p.last_seen = ts
+                    break
+            changed = True
         return changed
 
     def _proc(self, pid: int) -> _Proc:
