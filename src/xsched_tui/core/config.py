@@ -155,7 +155,7 @@ def _coerce(attr: str, value: Any, where: str) -> Any:
     if attr in ("xserver_port",):
         try:
             port = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise ConfigError(f"{where}: xserver port must be an integer, got {value!r}") from None
         if not 0 < port < 65536:
             raise ConfigError(f"{where}: xserver port {port} is out of range 1-65535")
@@ -163,7 +163,7 @@ def _coerce(attr: str, value: Any, where: str) -> Any:
     if attr == "probe_timeout":
         try:
             t = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond 1e308
             raise ConfigError(f"{where}: probe timeout must be a number, got {value!r}") from None
         if not 0 < t <= 3600:  # also rejects nan and inf: the probe must have a hard limit
             raise ConfigError(f"{where}: probe timeout must be in (0, 3600] seconds, got {value}")
@@ -189,6 +189,8 @@ def _coerce(attr: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: stream must be 'explicit' or 'default', got {value!r}")
         return v
     if attr in _PATH_ATTRS:
+        if "\0" in value:
+            raise ConfigError(f"{where}: a path cannot contain a NUL character")
         return os.path.abspath(os.path.expanduser(value)) if value else None
     return value
 
@@ -202,6 +204,10 @@ def _env_table(value: Any, where: str) -> dict[str, str]:
             v = "ON" if v else "OFF"  # TOML true would otherwise become "True", which XSched ignores
         if not isinstance(v, (str, int)):
             raise ConfigError(f"{where}: xsched.env.{k} must be text or a number, got {v!r}")
+        if not k or "=" in k or "\0" in k:
+            raise ConfigError(f"{where}: {k!r} is not a valid environment variable name")
+        if "\0" in str(v):
+            raise ConfigError(f"{where}: xsched.env.{k} contains a NUL character")
         out[str(k)] = str(v)
     return out
 
@@ -270,6 +276,8 @@ def load(
                 values[attr] = _coerce(attr, tbl[name], f"{chosen}: {key}")
                 origin[key] = tag
         for table, tbl in data.items():
+            if not isinstance(tbl, dict):
+                raise ConfigError(f"{chosen}: [{table}] must be a table")
             allowed = {k.split(".")[1] for k in _KEYS if k.startswith(table + ".")}
             if table == "xsched":
                 allowed.add("env")
