@@ -17,6 +17,7 @@ for tests that go through the CLI (which passes only workload options), STANDIN_
   --warmup-s S                          delay before "ready" (default 0)
   --wait-stdin, --until-stdin, --duration S   the workload protocol's synchronised start/stop
   --crash-at-exit / STANDIN_CRASH_AT_EXIT=1   SIGSEGV after the result line (as on the H100)
+  STANDIN_IGNORE_TERM=1                 ignore SIGTERM (only SIGKILL stops it)
 Unknown options (--size, --device, ...) are accepted and echoed in the start line.
 """
 
@@ -65,6 +66,8 @@ def main(argv: list[str]) -> int:
                    default=env.get("STANDIN_CRASH_AT_EXIT") == "1")
     ns, rest = p.parse_known_args(argv)
 
+    if env.get("STANDIN_IGNORE_TERM") == "1":  # a stubborn workload: only SIGKILL stops it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     t0, c0 = time.perf_counter(), time.process_time()
     emit(type="start", kind=ns.kind, pid=os.getpid(), device="cpu", options=rest)
     if ns.fail:

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, metavar="S",
                    help="refresh period of processes, xserver and the panes (0.1-10 s, default "
                    "1; < and > change it in the app)")
+    p.add_argument("--tab", choices=tuple(TAB_IDS), default=None,
+                   help="open the app on this tab (default: checks; logs for a replay)")
     _common(p, suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--scenario", help="play one sub-folder only (e.g. explicit-stream)")
     rp.add_argument("--interval", type=float, default=argparse.SUPPRESS, metavar="S",
                     help="refresh period (0.1-10 s, default 1)")
+    rp.add_argument("--tab", choices=tuple(TAB_IDS), default=argparse.SUPPRESS,
+                   help="open the app on this tab")
 
     a = sub.add_parser("app", help="open the app on live logs (no replay)")
     _common(a, suppress=True)
@@ -112,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="follow /proc/PID/fd/2 of a running process when its stderr is a file")
     a.add_argument("--interval", type=float, default=argparse.SUPPRESS, metavar="S",
                    help="refresh period (0.1-10 s, default 1)")
+    a.add_argument("--tab", choices=tuple(TAB_IDS), default=argparse.SUPPRESS,
+                  help="open the app on this tab")
 
     from xsched_tui import cli_ps
 
@@ -338,6 +344,11 @@ def _follow_logs(ns: argparse.Namespace, cfg: Config, wanted, show) -> int:
     return 0
 
 
+# --tab NAME -> the app's TabPane id suffix
+TAB_IDS = {"checks": "checks", "processes": "procs", "xqueues": "xq", "logs": "logs",
+           "overhead": "overhead", "priority": "priority"}
+
+
 def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
     from xsched_tui.tui.app import XSchedApp
 
@@ -382,14 +393,30 @@ def cmd_app(cfg: Config, ns: argparse.Namespace | None = None) -> int:
     except ValueError as exc:
         print(f"xsched-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from xsched_tui.core import runner
+    from xsched_tui.core.lifecycle import ShutdownWatchdog, TerminalGuard
+
+    # Quit, Ctrl+C, SIGTERM and SIGHUP go through the app's orderly path (the experiment writes
+    # its cancelled result, children are stopped, Textual restores the terminal); the watchdog
+    # bounds it and puts the terminal back itself if the orderly path hangs.
+    watchdog = ShutdownWatchdog(lambda grace: runner.kill_all(grace=grace), TerminalGuard())
+    tab = getattr(ns, "tab", None) if ns is not None else None
     app = XSchedApp(config=cfg, replay=replay, replay_speed=speed, replay_scenario=scenario,
-                    log_files=files, log_pids=pids, interval=interval)
+                    log_files=files, log_pids=pids, interval=interval, watchdog=watchdog,
+                    start_tab=f"tab-{TAB_IDS[tab]}" if tab else None)
     try:
         app.run()
+    except OSError as exc:
+        # SIGHUP after an SSH drop: the terminal is gone and Textual's last writes fail. The
+        # shutdown itself (experiment, children) went on: report the signal, not the write.
+        if not watchdog.armed:
+            raise
+        print(f"xsched-tui: terminal gone ({exc.strerror or exc})", file=sys.stderr)
     finally:
-        from xsched_tui.core import runner
-
+        _install_signal_handlers()  # the loop's handlers went with it
         runner.kill_all()
+    if watchdog.armed and watchdog.exit_code:
+        return watchdog.exit_code
     return app.return_code or 0
 
 

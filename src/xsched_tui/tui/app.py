@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gc
 import os
@@ -67,6 +68,8 @@ class XSchedApp(App[int]):
         Binding("less_than_sign", "interval(-1)", "Faster refresh", show=False),
         Binding("greater_than_sign", "interval(1)", "Slower refresh", show=False),
         Binding("q", "quit", "Quit"),
+        # Textual's default for Ctrl+C only says how to quit; in a monitor it means quit.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -85,8 +88,12 @@ class XSchedApp(App[int]):
         start_tab: str | None = None,
         poll: bool = True,
         interval: float = POLL_S,
+        watchdog=None,
     ) -> None:
         super().__init__()
+        # core.lifecycle.ShutdownWatchdog: when given (the real app, not Pilot tests), SIGTERM,
+        # SIGHUP and SIGINT end the app in order, bounded by it.
+        self.watchdog = watchdog
         self.config = config
         self.specs = order(specs if specs is not None else registry())
         self.hostname = hostname or socket.gethostname()
@@ -150,6 +157,8 @@ class XSchedApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.watchdog is not None:
+            self._install_signal_handlers()
         self._update_subtitle()
         self._q(TabbedContent).active = self.start_tab
         focus = self.FOCUS.get(self.start_tab, "#checks-table")
@@ -667,13 +676,45 @@ class XSchedApp(App[int]):
                         severity="warning", timeout=8)
 
     async def action_quit(self) -> None:
+        self._begin_shutdown(0, "quit")
+
+    # -- shutdown: quit, Ctrl+C, SIGTERM, SIGHUP ---------------------------------------------
+    def _install_signal_handlers(self) -> None:
+        """Through the event loop, so the handler runs as an ordinary callback on this thread
+        (a plain signal handler could interrupt Textual half-way through a screen update)."""
+        import asyncio
+        import signal as _signal
+
+        loop = asyncio.get_running_loop()
+        for s in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(s, self._on_os_signal, int(s))
+
+    def _on_os_signal(self, signum: int) -> None:
+        from xsched_tui.core.lifecycle import exit_code_for, signal_name
+
+        self._begin_shutdown(exit_code_for(signum), signal_name(signum))
+
+    def _begin_shutdown(self, code: int, what: str) -> None:
+        """Cancel the experiment (its runner stops its run and writes result.json as
+        "cancelled" with the finished runs), stop every child group, exit. The process waits
+        for the experiment's thread before it ends (cli.cmd_app); the watchdog bounds all of it,
+        and a second quit or signal forces it at once."""
         from xsched_tui.core import runner
 
+        if self.watchdog is not None and not self.watchdog.arm(code, what):
+            return  # forced: the process is gone
+        if getattr(self, "_shutting_down", False):
+            return
+        self._shutting_down = True
         self._stop_polls.set()
         if self.experiment is not None:
             self.experiment.cancel()
-        runner.kill_all(grace=1.0)  # the probe's worker returns as soon as its child is gone
-        await super().action_quit()
+            self.notify("stopping the experiment: finished runs are kept", timeout=5)
+        # kill_all waits up to its grace for the children: not on the UI thread
+        threading.Thread(target=runner.kill_all, kwargs={"grace": 1.0}, daemon=True,
+                          name="xs-kill-children").start()
+        self.exit(return_code=code)
 
     def on_unmount(self) -> None:
         self._stop_polls.set()
