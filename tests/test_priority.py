@@ -15,7 +15,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import test_cli_overhead
 import test_experiment
 from test_experiment import BASE_ENV, alive, double_config, load
 from xsched_tui.core.config import Config
@@ -23,6 +22,7 @@ from xsched_tui.core.experiment import ExperimentRunner, RunRecord
 from xsched_tui.core.priority import priority_from_runs
 from xsched_tui.core.priospec import RoleSpec, SchedChoice, build_priority_spec, parse_role
 
+import test_cli_overhead
 from xserver_double import XServerDouble, load_recorded
 
 lib = test_experiment.lib  # the C test double's install tree (a module-scoped fixture)

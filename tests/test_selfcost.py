@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Static
 
-from pilot import text_of, wait_until
 from xsched_tui.core.config import Config
 from xsched_tui.core.selfcost import SelfMeter, check_interval, next_interval
 from xsched_tui.tui.app import XSchedApp
+
+from pilot import text_of, wait_until
 
 
 def test_meter_sees_its_own_cpu_and_memory():

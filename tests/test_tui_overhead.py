@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from pilot import text_of as _text
-from pilot import wait_until as _wait
 from xsched_tui.core.config import Config
 from xsched_tui.tui.app import XSchedApp
 from xsched_tui.tui.panes.overhead import OverheadPane, gauge
@@ -21,6 +19,8 @@ from xsched_tui.tui.screens.confirm import FormScreen
 from xsched_tui.tui.widgets.livetable import LiveTable
 
 from cbuild import have_gcc
+from pilot import text_of as _text
+from pilot import wait_until as _wait
 
 torch = pytest.importorskip("torch", reason="the workloads need PyTorch (pip install torch==2.13.0)")
 needs_gcc = pytest.mark.skipif(not have_gcc(), reason="gcc is required to build the XSched test double")

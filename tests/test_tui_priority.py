@@ -11,8 +11,6 @@ from pathlib import Path
 from textual.widgets import Static
 
 import test_experiment
-from pilot import text_of as _text
-from pilot import wait_until as _wait
 from test_experiment import BASE_ENV
 from xsched_tui.core.config import Config
 from xsched_tui.core.priospec import RoleSpec, SchedChoice, build_priority_spec
@@ -20,6 +18,9 @@ from xsched_tui.tui.app import XSchedApp
 from xsched_tui.tui.panes.priority import PriorityPane
 from xsched_tui.tui.screens.confirm import FormScreen
 from xsched_tui.tui.widgets.livetable import LiveTable
+
+from pilot import text_of as _text
+from pilot import wait_until as _wait
 
 lib = test_experiment.lib  # the C test double's install tree (a module-scoped fixture)
 
