@@ -1,8 +1,9 @@
 """``xsched-tui overhead`` (native vs XSched, paper §7.4) and ``xsched-tui runs`` (past experiments).
 
 overhead exit codes: 0 PASS, 1 INCONCLUSIVE, 2 FAIL or no valid pair, 64 bad usage or
-configuration, 128+N when stopped by signal N (Ctrl+C: 130, SIGTERM: 143); a stopped experiment
-keeps its finished runs and a result.json with status "cancelled".
+configuration, 75 another experiment is running under the same results folder (nothing
+started; --allow-concurrent overrides), 128+N when stopped by signal N (Ctrl+C: 130, SIGTERM:
+143); a stopped experiment keeps its finished runs and a result.json with status "cancelled".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from xsched_tui.core.config import Config
 from xsched_tui.core.expspec import OVERHEAD_WORKLOADS  # stdlib-only module: cheap at parse time
 
 EXIT_USAGE = 64
+EXIT_BUSY = 75  # EX_TEMPFAIL: try again when the other experiment has finished
 VERDICT_EXIT = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2, "INVALID": 2}
 # workload options passed through as given (None: not given, the workload's default applies)
 PASSTHROUGH = (("size", int), ("dtype", str), ("model", str), ("batch", int), ("iters", int),
@@ -38,6 +40,7 @@ def add_overhead_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unproven", action="store_true",
                    help="count XSched runs whose scheduling cannot be proven (e.g. GLB without "
                    "a reachable xserver) as valid")
+    add_concurrency_argument(p)
     p.add_argument("--json", action="store_true",
                    help="print result.json (schema: docs/experiment-result.schema.json)")
     g = p.add_argument_group("workload options (passed to the workload)")
@@ -81,7 +84,7 @@ def run_overhead(ns: argparse.Namespace, cfg: Config) -> int:
         _err(str(exc))
         return EXIT_USAGE
 
-    res = execute(spec, cfg, ns.json, _summary_text, "overhead")
+    res = execute(spec, cfg, ns.json, _summary_text, "overhead", ns.allow_concurrent)
     if isinstance(res, int):
         return res
     out = res
@@ -92,11 +95,24 @@ def run_overhead(ns: argparse.Namespace, cfg: Config) -> int:
     return VERDICT_EXIT.get(str(verdict), 2)
 
 
-def execute(spec: Any, cfg: Config, as_json: bool, summary: Any, command: str) -> Any:
+def add_concurrency_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-concurrent", action="store_true",
+                   help="start even while another experiment runs under the same results folder "
+                   "(both measure a shared GPU: their numbers skew each other)")
+
+
+def execute(spec: Any, cfg: Config, as_json: bool, summary: Any, command: str,
+            allow_concurrent: bool = False) -> Any:
     """Run an experiment headless with progress on stderr, the summary (or result.json) on
     stdout; Ctrl+C/SIGTERM/SIGHUP cancel it and keep the finished runs. Returns the outcome, or
     an exit code when it was cancelled, failed internally or could not start."""
+    from xsched_tui.core import explock
     from xsched_tui.core.experiment import ExperimentRunner, RunFinished, RunStarted
+
+    busy = None if allow_concurrent else explock.refusal(cfg.results)
+    if busy:
+        print(f"xsched-tui {command}: {busy}", file=sys.stderr)
+        return EXIT_BUSY
 
     def on_event(ev: Any) -> None:
         if isinstance(ev, RunStarted):
@@ -197,13 +213,13 @@ def run_runs(ns: argparse.Namespace, cfg: Config) -> int:
     if not entries:
         print(f"no experiments in {root}")
         return 0
-    print(f"{'EXPERIMENT':<44} {'STATUS':<10} {'VERDICT':<17} {'VALID':>5} {'INVAL':>5}  RESULT")
+    print(f"{'EXPERIMENT':<44} {'STATUS':<11} {'VERDICT':<17} {'VALID':>5} {'INVAL':>5}  RESULT")
     for e in entries:
         ov = "—" if e.median_pct is None else f"overhead {e.median_pct:+.2f}%"
         if e.ci[0] is not None and e.ci[1] is not None:
             ov += f" [{e.ci[0]:+.2f}, {e.ci[1]:+.2f}]"
         if e.headline:
             ov = e.headline
-        print(f"{os.path.basename(e.folder):<44} {e.status:<10} {e.verdict or '—':<17} "
+        print(f"{os.path.basename(e.folder):<44} {e.status:<11} {e.verdict or '—':<17} "
               f"{e.valid:>5} {e.invalid:>5}  {ov}" + (f"  ({e.error})" if e.error else ""))
     return 0

@@ -3,6 +3,7 @@ variant and N tenants with SLOs (Test 4), headless.
 
 Exit codes: 0 XSCHED HELPS / SLOS MET / SPLIT REACHED, 1 NO EFFECT / INCONCLUSIVE,
 2 WORSE THAN NATIVE / SLOS MISSED / SPLIT NOT REACHED / INVALID, 64 bad usage,
+75 another experiment is running under the same results folder (--allow-concurrent overrides),
 128+N when stopped by signal N (finished runs kept).
 """
 
@@ -61,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="experiment name")
     p.add_argument("--allow-unproven", action="store_true",
                    help="count XSched runs whose scheduling cannot be proven as valid")
+    from xsched_tui.cli_experiments import add_concurrency_argument
+
+    add_concurrency_argument(p)
     p.add_argument("--json", action="store_true",
                    help="print result.json (schema: docs/experiment-result.schema.json)")
 
@@ -125,7 +129,7 @@ def run(ns: argparse.Namespace, cfg: Config) -> int:
     except (ValueError, TypeError) as exc:
         print(f"xsched-tui priority: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    res = execute(spec, cfg, ns.json, summary_text, "priority")
+    res = execute(spec, cfg, ns.json, summary_text, "priority", ns.allow_concurrent)
     if isinstance(res, int):
         return res
     verdict = str((res.analysis or {}).get("verdict"))

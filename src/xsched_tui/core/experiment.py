@@ -669,6 +669,11 @@ class ExperimentRunner:
                 n += 1
                 folder = f"{base}-{n}"
         self.folder = folder
+        from xsched_tui.core.explock import FolderLock
+
+        # held until the end (the kernel drops it if we die): tells a second instance, and
+        # `runs`, that this folder's experiment is alive (core/explock.py)
+        self._folder_lock = FolderLock(folder, spec.name)
         os.makedirs(os.path.join(folder, "runs"), exist_ok=True)
         self.result_path = os.path.join(folder, "result.json")
 
@@ -727,6 +732,7 @@ class ExperimentRunner:
         analysis = self._analysis()
         self._write_result(analysis)
         self._write_report()
+        self._folder_lock.release()  # result.json says how it ended: nobody holds it any more
         runs = self.runs
         valid = sum(1 for r in runs if r.valid)
         self._emit(ExperimentFinished(self.folder, self._status, len(runs), valid, len(runs) - valid,

@@ -225,10 +225,14 @@ def entry_of(folder: str) -> ExperimentEntry:
     except (OSError, ValueError) as exc:
         return ExperimentEntry(folder, os.path.basename(folder), "?", "", "unreadable", None, 0, 0,
                                None, (None, None), str(exc))
+    from xsched_tui.core.explock import state
+
     c = doc.get("counts") or {}
     an = doc.get("analysis") or {}
+    # "running" only while its process lives (its folder lock); else it was interrupted
+    status = state(folder, str(doc.get("status")))
     return ExperimentEntry(folder, str(doc.get("name")), str(doc.get("kind")), str(doc.get("created")),
-                           str(doc.get("status")), an.get("verdict"), int(c.get("valid", 0)),
+                           status, an.get("verdict"), int(c.get("valid", 0)),
                            int(c.get("invalid", 0)), an.get("median_pct"),
                            (an.get("ci_lo_pct"), an.get("ci_hi_pct")),
                            headline=_priority_headline(an) if an.get("kind") == "priority" else None)

@@ -587,14 +587,26 @@ class XSchedApp(App[int]):
             self.notify("an experiment is already running", severity="warning")
             return False
         from xsched_tui.core.experiment import ExperimentRunner
+        from xsched_tui.core.explock import refusal
 
+        busy = refusal(self.config.results)  # another xsched-tui's experiment: not now
+        if busy:
+            self.notify(busy.replace(", or pass --allow-concurrent", ""), severity="error",
+                        timeout=15)
+            return False
+        try:
+            runner = ExperimentRunner(spec, self.config, results_dir=self.config.results,
+                                      on_event=self._experiment_event, environ=environ,
+                                      on_log=self._experiment_log)
+        except OSError as exc:
+            self.notify(f"cannot create the results folder under {self.config.results}: "
+                        f"{exc.strerror or exc}", severity="error", timeout=15)
+            return False
         if spec.kind == "priority":
             self._q(PriorityPane).started(spec)
             self._q(TabbedContent).active = "tab-priority"
         self._exp_streams: dict[str, str] = {}
-        self.experiment = ExperimentRunner(spec, self.config, results_dir=self.config.results,
-                                           on_event=self._experiment_event, environ=environ,
-                                           on_log=self._experiment_log)
+        self.experiment = runner
         self._run_experiment(self.experiment)
         return True
 
