@@ -37,12 +37,11 @@ For streams that are already sorted, the output equals
 from __future__ import annotations
 
 import heapq
-from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, count, groupby, repeat
-from operator import attrgetter, mul
+from operator import attrgetter, itemgetter, mul
 from typing import Any, Generic, TypeVar
 
 __all__ = [
@@ -160,9 +159,13 @@ class MergedTimeline(Generic[T]):
     which sources were first seen, and an untimed entry from a source that has not yet shown a
     timestamp is placed at the current high-water mark (arrival order).
 
-    Memory: three compact arrays (time, source rank, per-source sequence; 20 B per entry) beside
-    the entries themselves, all bounded by ``maxlen``. Not thread-safe: use it from one thread
-    (the UI thread, or the thread that drains the hub).
+    Memory: the window is one list of ``(time, source rank, per-source seq, entry)`` tuples
+    (~140 B per entry beside the entries themselves, bounded by ``maxlen``: 14 MB for the app's
+    100k-line window). Merging a batch is then a splice of that list (``window[pos:] + batch``,
+    one C-level sort of two sorted runs, one ``extend``); three compact arrays of the keys beside
+    a list of entries cost ~1.5 us/line more at 100k lines/s (zipping the keys back into tuples
+    for the sort and unzipping them after). Not thread-safe: use it from one thread (the UI
+    thread, or the thread that drains the hub).
     """
 
     def __init__(self, maxlen: int = 10_000, *, key: TimeKey = entry_time_us,
@@ -172,10 +175,7 @@ class MergedTimeline(Generic[T]):
         self.maxlen = maxlen
         self._key = key
         self._source = source
-        self._items: list[T] = []
-        self._t = array("q")
-        self._r = array("i")
-        self._s = array("q")
+        self._w: list[tuple[int, int, int, T]] = []
         self._rank: dict[Hashable, int] = {}
         self._last: dict[Hashable, int] = {}
         self._next_seq: dict[Hashable, int] = {}
@@ -187,28 +187,29 @@ class MergedTimeline(Generic[T]):
 
     # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._w)
 
     def __iter__(self) -> Iterator[T]:
-        return iter(self._items)
+        return map(_get_entry, self._w)
 
     def __getitem__(self, index: Any) -> Any:
-        return self._items[index]
+        if isinstance(index, slice):
+            return list(map(_get_entry, self._w[index]))
+        return self._w[index][3]
 
     def entries(self) -> list[T]:
         """A copy of the window, oldest first."""
-        return list(self._items)
+        return list(map(_get_entry, self._w))
 
     def time_us(self, index: int) -> int | None:
         """The effective time used to place entry ``index`` (None: before any timestamp)."""
-        t = self._t[index]
+        t = self._w[index][0]
         return None if t == _MIN_T else t
 
     # -- writing ---------------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every entry and every source (ranks, carried times)."""
-        self._items.clear()
-        del self._t[:], self._r[:], self._s[:]
+        self._w.clear()
         self._rank.clear()
         self._last.clear()
         self._next_seq.clear()
@@ -224,17 +225,16 @@ class MergedTimeline(Generic[T]):
         if not keyed:
             return _NO_CHANGE
         if len(keyed) > 1:
-            # Sorting one small batch (not the window): keys are unique, so this is a merge of
-            # the batch's per-source runs (Timsort finds the runs) and items are never compared.
-            # Keys are unique, so the entries themselves are never compared.
+            # Sorting one small batch (not the window): a merge of the batch's per-source runs
+            # (Timsort finds the runs). Keys are unique, so entries themselves are never compared.
             keyed.sort()
 
-        items, T_, R, S = self._items, self._t, self._r, self._s
-        n = len(items)
+        w = self._w
+        n = len(w)
         rejected = 0
         if n and n >= self.maxlen:
             # A full window: an entry older than everything kept would be trimmed at once.
-            head = (T_[0], R[0], S[0])
+            head = w[0][:3]
             if keyed[0][:3] < head:
                 cut = bisect_left(keyed, head)  # a 3-tuple sorts before its 4-tuple extensions
                 rejected = cut
@@ -242,32 +242,25 @@ class MergedTimeline(Generic[T]):
         if not keyed:
             self.total_rejected += rejected
             return TimelineUpdate(None, 0, 0, 0, rejected)
-        tail = (T_[-1], R[-1], S[-1]) if n else None
-        if tail is None or keyed[0][:3] > tail:
+        if not n or keyed[0][:3] > w[-1][:3]:
             pos = n  # the common case: the whole batch goes after the tail
             inserted = 0
-            late: list[tuple[int, int, int, T]] = keyed
+            w.extend(keyed)
         else:
-            # Some entries belong inside the window. Instead of one list/array insert per entry
-            # (O(window) each: at 100k lines/s from 64 files that was most of the UI thread),
-            # splice: cut the window at the earliest new key, merge that suffix with the batch
-            # (two sorted runs: one linear Timsort pass in C), and put it back.
-            pos = self._bisect(*keyed[0][:3], 0, n)
-            inserted = bisect_left(keyed, tail)
-            suffix = list(zip(T_[pos:], R[pos:], S[pos:], items[pos:], strict=True))
-            late = suffix + keyed
+            # Some entries belong inside the window. Instead of one insert per entry (O(window)
+            # each), splice: cut the window at the earliest new key, merge that suffix with the
+            # batch (two sorted runs: one linear Timsort pass in C), and put it back.
+            pos = bisect_left(w, keyed[0][:3])
+            inserted = bisect_left(keyed, w[-1][:3])
+            late = w[pos:]
+            late += keyed
             late.sort()
-        t_col, r_col, s_col, i_col = zip(*late, strict=True)
-        del items[pos:], T_[pos:], R[pos:], S[pos:]
-        items.extend(i_col)
-        T_.extend(t_col)
-        R.extend(r_col)
-        S.extend(s_col)
+            del w[pos:]
+            w += late
         appended = len(keyed) - inserted
-        trimmed = len(items) - self.maxlen
+        trimmed = len(w) - self.maxlen
         if trimmed > 0:
-            del items[:trimmed]
-            del T_[:trimmed], R[:trimmed], S[:trimmed]
+            del w[:trimmed]
         else:
             trimmed = 0
         self.total_trimmed += trimmed
@@ -328,22 +321,9 @@ class MergedTimeline(Generic[T]):
             effs.append(eff)
         return effs
 
-    def _bisect(self, t: int, r: int, s: int, lo: int, hi: int) -> int:
-        """Index where key (t, r, s) goes (keys are unique, so left == right)."""
-        T_ = self._t
-        a = bisect_left(T_, t, lo, hi)
-        b = bisect_right(T_, t, a, hi)
-        R, S = self._r, self._s
-        while a < b:  # equal times: binary search on (rank, seq)
-            mid = (a + b) // 2
-            if (R[mid], S[mid]) < (r, s):
-                a = mid + 1
-            else:
-                b = mid
-        return a
-
 
 _get_source = attrgetter("source_id")
+_get_entry = itemgetter(3)
 _get_record = attrgetter("record")
 _get_timestamp = attrgetter("timestamp")
 _get_tod = attrgetter("tod_us")
