@@ -97,6 +97,8 @@ def _check_after(app: PtyApp, res: Path, seen: set[int], done: int = 2) -> dict:
     jsonschema.validate(doc, SCHEMA)
     assert doc["status"] == "cancelled", doc["status"]
     assert doc["counts"]["done"] >= done
+    report = (res / Path(doc["folder"]).name / "report.md").read_text()
+    assert "**PARTIAL RESULT**: the experiment was cancelled" in report
     assert len(seen) >= 1, "no child process was ever seen"
     deadline = time.monotonic() + 5  # an orphan's reaper may need a moment for the zombie
     while any(alive(p) for p in seen) and time.monotonic() < deadline:

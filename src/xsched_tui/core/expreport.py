@@ -46,6 +46,13 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
     counts = doc.get("counts") or {}
     out: list[str] = [f"# Experiment {doc.get('name')} ({doc.get('kind')})", ""]
     status = doc.get("status")
+    if status in ("cancelled", "error", "running"):
+        # say it before any number: a partial result read as a whole one misleads
+        done, planned = counts.get("done", len(runs)), counts.get("planned", "?")
+        how = ("is still running" if status == "running" else
+               f"was {'stopped by an error' if status == 'error' else 'cancelled'}")
+        out += [f"> **PARTIAL RESULT**: the experiment {how}: {done} of {planned} planned runs "
+                "done; every figure below covers the finished runs only.", ""]
     out.append(f"- Status: **{status}**" + (f" ({doc['message']})" if doc.get("message") else ""))
     out.append(f"- Created: {doc.get('created')}; updated: {doc.get('updated')}")
     out.append(f"- Folder: `{doc.get('folder')}`")
