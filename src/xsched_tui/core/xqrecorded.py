@@ -35,6 +35,8 @@ def load_recorded(path: str | Path) -> dict[str, Any]:
             out[route] = json.loads(text[pos + len(route) + 1: end])
         except ValueError as exc:
             raise ValueError(f"{path}: the {route} block is not JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: the {route} block is not JSON (nested too deeply)") from None
     return out
 
 

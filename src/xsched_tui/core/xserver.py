@@ -366,10 +366,11 @@ class XServerClient:
         if data.strip():
             try:
                 parsed = json.loads(data)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 snippet = data[:80].decode("utf-8", "replace")
+                why = "JSON nested too deeply to read" if isinstance(exc, RecursionError) else "not JSON"
                 raise XServerError(
-                    f"xserver answered {path} with HTTP {status} but not JSON: {snippet!r}",
+                    f"xserver answered {path} with HTTP {status} but {why}: {snippet!r}",
                     kind="garbage" if status == 200 else "http", status=status,
                 ) from None
         return status, parsed, latency
