@@ -97,6 +97,71 @@ def _parse_line(line: str) -> dict | None:
     return parse_line(line)
 
 
+MAX_LINE_DEPTH = 32  # a protocol line is flat; deeper nesting is garbage (and recursion-unsafe)
+_TYPED_FIELDS = (("summary", dict, "an object"), ("values", list, "a list"), ("metric", str, "text"),
+                 ("correct", bool, "true or false"), ("suspect", bool, "true or false"))
+_TEXT_FIELDS = ("unit", "kind")
+_NUMBER_FIELDS = ("cpu_time_s", "wall_s", "req_per_s", "tflops", "iter_ms_median", "measure_t0",
+                  "measure_t1")
+
+
+def _finite(v: Any) -> float | None:
+    """``v`` as a finite float when it is a number a float can hold (never bool), else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # an integer beyond 1e308
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _line_problem(v: Any, depth: int = 0) -> str | None:
+    """Why a parsed line cannot be used as is: nesting too deep or an integer no float can hold."""
+    if depth > MAX_LINE_DEPTH:
+        return f"nested deeper than {MAX_LINE_DEPTH} levels"
+    if isinstance(v, dict):
+        items: Any = v.values()
+    elif isinstance(v, list):
+        items = v
+    else:
+        if isinstance(v, int) and not isinstance(v, bool) and _finite(v) is None:
+            return f"a number too large ({str(v)[:12]}... with {len(str(v))} digits)"
+        return None
+    for x in items:
+        if isinstance(x, (dict, list, int)):
+            why = _line_problem(x, depth + 1)
+            if why:
+                return why
+    return None
+
+
+def result_problem(msg: Mapping[str, Any]) -> str | None:
+    """Why a ``result`` line cannot be used (a field the analyses read has the wrong type), or
+    None. The layer's answer to a malformed result is an invalid run with this reason."""
+    why = _line_problem(msg)
+    if why:
+        return why
+    for k, typ, word in _TYPED_FIELDS:  # docs/experiment-result.schema.json: runs[].result
+        if k in msg and not isinstance(msg[k], typ):
+            return f"{k} is {msg[k]!r:.40}, not {word}"
+    for k, v in (msg.get("summary") or {}).items():
+        if v is not None and not _is_number(v):
+            return f"summary.{k} is {v!r:.40}, not a number"
+    for k in _TEXT_FIELDS:
+        if msg.get(k) is not None and not isinstance(msg.get(k), str):
+            return f"{k} is {msg.get(k)!r:.40}, not text"
+    for k in _NUMBER_FIELDS:
+        v = msg.get(k)
+        if v is not None and not _is_number(v):
+            return f"{k} is {v!r:.40}, not a number"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 # -- records -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -577,6 +642,14 @@ class _Live:
         if msg is None:
             return
         t = msg.get("type")
+        if t == "result":
+            why = result_problem(msg)
+            if why is not None:  # the run becomes invalid with this reason, the rest goes on
+                self.error = f"malformed result line: {why}"
+                self.runner._wake.set()
+                return
+        elif _line_problem(msg) is not None:
+            return  # a garbage progress/ready/error line: ignored like any non-protocol line
         if t == "ready":
             self.ready.set()
             self.runner._wake.set()
@@ -592,8 +665,7 @@ class _Live:
             done, total = msg.get("done"), msg.get("total")
             recent = msg.get("recent")
             if isinstance(recent, list):
-                self.recent.extend(float(v) for v in recent[:1000]
-                                   if isinstance(v, (int, float)) and not isinstance(v, bool))
+                self.recent.extend(f for f in map(_finite, recent[:1000]) if f is not None)
                 del self.recent[:-5000]
             if now - self.last_progress >= 1 / MAX_PROGRESS_EVENTS_S or done == total:
                 self.last_progress = now
@@ -603,7 +675,7 @@ class _Live:
                     self.index, self.mode.name, self.role.name,
                     int(done) if isinstance(done, int) else 0,
                     int(total) if isinstance(total, int) else 0,
-                    float(last) if isinstance(last, (int, float)) and not isinstance(last, bool) else None,
+                    _finite(last),
                     rec, self.trial))
 
     def on_stderr(self, line: str) -> None:
