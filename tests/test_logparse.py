@@ -1051,3 +1051,102 @@ def test_nul_and_control_bytes() -> None:
     assert parse_line("a\tb").text == "a\tb"
     assert parse_line(None).kind is Kind.PLAIN  # type: ignore[arg-type]
     assert parse_line(bytearray(b"x\n")).text == "x"  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The live tail's lazy records (LogParser(lazy=True)): equal to the eager ones, field for field
+
+_LAZY_MSGS = [
+    "bench w=1712345678.000010 seq=1", "bench seq=2 @ /x/y.cpp:1", "using default: HPF", "",
+    "x", "mail me @ someone:here", "a @ b @ /x/y.cpp:12", "a @ b @ /x/y z.cpp:12", "  two spaces",
+    " @ /only/suffix.cpp:3", "XQueueX (0x1) from process 1 created", "settle down", "[RESULTS] x",
+    "usingx global scheduler", "Assertion", "Assertion failed: x @ a.cpp:1", "cuda error 700: x",
+    "set priority 1 for XQueue 0x1 @ a.cpp:2", "XQueue (0xab) from process 1 destroyed",
+    "using app-managed scheduler", "lib libfoo.so not found", "fail to auto-create HwQueue, err: 3",
+    "client process 42 connected, cmdline: a b ", "policy changed from HPF to CBS", "[RESULT] p99 7.1",
+    "unknown CUDA Level-3 implementation", "HTTP server listening on port 50000", "tab\there",
+]
+
+
+def _lazy_and_eager(lines):
+    lazy = LogParser(base_date=DAY, lazy=True)
+    eager = LogParser(base_date=DAY)
+    a = lazy.feed_many(lines) + lazy.flush()
+    b = eager.feed_many(lines) + eager.flush()
+    return a, b
+
+
+def _assert_same(a, b) -> int:
+    """Lazy records `a` equal eager records `b`: event types read without filling first, then
+    every field; returns how many records were lazy."""
+    from xsched_tui.core.logparse import _LazyRecord, event_types
+
+    assert len(a) == len(b)
+    n_lazy = sum(type(r) is _LazyRecord for r in a)
+    assert event_types(a) == [type(r.event) for r in b]
+    assert sum(type(r) is _LazyRecord for r in a) == n_lazy  # event_types filled nothing
+    for x, y in zip(a, b, strict=True):
+        assert x.to_json() == y.to_json()
+        assert type(x) is LogRecord and x == y and hash(x) == hash(y) and repr(x) == repr(y)
+    return n_lazy
+
+
+def test_lazy_records_equal_eager_records_on_every_sample_line(samples: Path) -> None:
+    total = 0
+    for f in sample_logs(samples):
+        raw = f.read_bytes()
+        text = raw.decode(errors="replace")
+        for lines in (raw.splitlines(), raw.splitlines(keepends=True), text.splitlines()):
+            total += _assert_same(*_lazy_and_eager(lines))
+    lines = [f"[XSCHED {lv} @ T {7 + k} @ 23:59:59.{k:06d}] {msg}"
+             for k, msg in enumerate(_LAZY_MSGS) for lv in ("INFO", "DEBG", "WARN", "ERRO")]
+    lines += [f"[INFO @ T58880 @ 09:05:23.2781] {msg}" for msg in _LAZY_MSGS]  # AE prefix, 4 digits
+    lines += [f"[XSCHED INFO @ T 1 @ 00:00:00.000001] {msg}" for msg in _LAZY_MSGS]  # midnight roll-over
+    lines += ["Traceback (most recent call last):", "[XSCHED INFO @ T 1 @ 00:00:00.000002] bench",
+              '  File "x.py", line 1, in <module>', "ValueError: x"]  # a lazy line inside a traceback
+    lines += [f"[XSCHED {'DEBG' if k % 7 else 'INFO'} @ T 2001 @ 10:00:{k // 100:02d}.{k % 100:06d}] "
+              f"bench seq={k}{' @ /x/y.cpp:1' if k % 3 else ''}" for k in range(1500)]
+    total += _assert_same(*_lazy_and_eager(lines))
+    total += _assert_same(*_lazy_and_eager([ln.encode() for ln in lines]))
+    assert total > 3000  # the lazy path really ran
+
+
+def test_lazy_record_behaves_like_a_record() -> None:
+    from xsched_tui.core.logparse import _LazyRecord
+
+    line = b"[XSCHED DEBG @ T 5 @ 01:02:03.000004] bench seq=2 @ /x/y.cpp:1"
+    fresh = lambda: LogParser(base_date=DAY, lazy=True).feed_many([line])[0]  # noqa: E731
+    (eager,) = LogParser(base_date=DAY).feed_many([line])
+    r = fresh()
+    assert type(r) is _LazyRecord and isinstance(r, LogRecord)
+    assert r.level is Level.DEBG and r.tid == 5 and r.time_text == "01:02:03.000004"
+    assert type(r) is _LazyRecord  # reading eager fields fills nothing
+    assert r.src_line == 1 and type(r) is LogRecord and r == eager
+    assert eager == fresh() and fresh() == eager and fresh() == fresh()
+    assert (fresh() != eager) is False  # __ne__ of a lazy record
+    assert hash(fresh()) == hash(eager) and repr(fresh()) == repr(eager)
+    assert {fresh(): 1}[eager] == 1
+    assert dataclasses.replace(fresh(), lineno=9) == dataclasses.replace(eager, lineno=9)
+    assert pickle.loads(pickle.dumps(fresh())) == eager
+    assert copy.copy(fresh()) == eager and copy.deepcopy(fresh()) == eager
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fresh().message = "x"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        fresh().no_such_field  # noqa: B018
+    assert fresh().to_json() == eager.to_json()
+
+
+_msg_words = st.sampled_from(["XQueue", "set", "using", "fail", "lib", "Assertion", "cuda", "bench",
+                              "@", "/x.cpp:1", "(0xab)", "from", "process", "created", "1", "-2",
+                              "priority", "for", "[RESULT]", "failed:", "scheduler", "x=1", "\t"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["INFO", "DEBG", "WARN", "ERRO"]),
+                          st.lists(_msg_words, max_size=8).map(" ".join),
+                          st.sampled_from(["", " @ /a/b.cpp:12", " @ x:y", " @ a b.cpp:1"])),
+                min_size=1, max_size=20))
+def test_lazy_and_eager_agree_on_random_xsched_lines(parts) -> None:
+    lines = [f"[XSCHED {lv} @ T 3 @ 12:00:00.{k:06d}] {msg}{suffix}"
+             for k, (lv, msg, suffix) in enumerate(parts)]
+    _assert_same(*_lazy_and_eager(lines))

@@ -765,3 +765,32 @@ def test_permission_denied_as_unprivileged_user():
         assert r.stdout.strip() == "error: permission denied"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_live_tail_records_equal_the_eager_parser(tmp_path, hub_factory, samples):
+    """The hub parses lazily (plain INFO/DEBG messages are computed when read): whatever it
+    delivers equals, record for record, what the eager parser makes of the same file, and the
+    headlines and counters are those of the eager records."""
+    import datetime as dt
+
+    from xsched_tui.core.logparse import LogParser, _LazyRecord
+
+    lines = []
+    for f in sorted(samples.rglob("*.stderr.log")):
+        lines += f.read_bytes().splitlines()
+    lines += [xline(2000 + k % 3, f"bench seq={k}" + (" @ /x/y.cpp:1" if k % 2 else ""),
+                    "DEBG" if k % 5 else "INFO", f"03:00:00.{k:06d}") for k in range(3000)]
+    lines = [ln if isinstance(ln, bytes) else ln.encode() for ln in lines]
+    path = tmp_path / "mixed.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    day = dt.date(2026, 11, 28)
+    hub, col = hub_factory(base_date=day)
+    info = hub.add_file(path)
+    wait_for(lambda: len(col.texts(info.id)) >= 3000 and stat_of(hub, info.id).lines == len(
+        [e for b in col.batches for e in b.entries]), "every line delivered")
+    got = [e.record for b in col.batches for e in b.entries if e.source_id == info.id]
+    p = LogParser(base_date=day)
+    want = p.feed_many(lines) + p.flush()
+    assert sum(type(r) is _LazyRecord for r in got) > 2000  # delivered unparsed...
+    assert [r.to_json() for r in got] == [r.to_json() for r in want]  # ...and equal once read
+    assert got == want

@@ -49,6 +49,7 @@ from xsched_tui.core.logparse import (
     UtilizationSet,
     XQueueCreated,
     XQueueDestroyed,
+    event_types,
 )
 from xsched_tui.core.logsources import LogEntry, SourceInfo
 
@@ -156,7 +157,6 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
 
 _get_source = attrgetter("source_id")
 _get_record = attrgetter("record")
-_get_event = attrgetter("event")
 _get_level = attrgetter("level")
 _ERRO = Level.ERRO
 
@@ -206,7 +206,7 @@ class LogFacts:
     def _run(self, info: SourceInfo, recs: list[LogRecord]) -> bool:
         """Fold one source's records, in order (lock held); see :meth:`ingest`."""
         n = len(recs)
-        types = list(map(type, map(_get_event, recs)))
+        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
         levels = list(map(_get_level, recs))
         n_other = types.count(Other)
         n_erro = levels.count(_ERRO)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from xsched_tui.core.headlines import Headline
 from xsched_tui.core.linesource import ListLineSource, RecordListSource
-from xsched_tui.core.logparse import Level, LogRecord, SchedulerChosen, XQueueCreated
+from xsched_tui.core.logparse import Level, LogRecord, SchedulerChosen, XQueueCreated, event_types
 from xsched_tui.core.merge import MergedTimeline
 
 if TYPE_CHECKING:  # the hub (watchfiles, threads) is imported only where it runs
@@ -29,7 +29,6 @@ class LogEntry_(NamedTuple):  # same shape as logsources.LogEntry, without impor
 
 _get_source = attrgetter("source_id")
 _get_record = attrgetter("record")
-_get_event = attrgetter("event")
 _VERDICT_EVENTS = frozenset((XQueueCreated, SchedulerChosen))
 
 LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
@@ -210,7 +209,7 @@ class LogModel:
         scoped = 0
         for sid, group in groupby(entries, key=_get_source):
             recs = list(map(_get_record, group))
-            if not _VERDICT_EVENTS.isdisjoint(map(type, map(_get_event, recs))):
+            if not _VERDICT_EVENTS.isdisjoint(event_types(recs)):
                 self._note_events(sid, recs)
             lst = self.per_source.get(sid)
             if lst is None:
@@ -259,8 +258,9 @@ class LogModel:
         self.xqueues_by_pid.clear()
         for sid, lst in self.per_source.items():
             entries = [LogEntry_(sid, i + 1, lst.record(i)) for i in range(len(lst))]
-            for e in entries:
-                if type(e.record.event) is XQueueCreated:
+            types = event_types([e.record for e in entries])
+            for e, t in zip(entries, types, strict=True):
+                if t is XQueueCreated:
                     p = e.record.event.pid
                     self.xqueues_by_pid[p] = self.xqueues_by_pid.get(p, 0) + 1
             self.timeline.extend(entries)

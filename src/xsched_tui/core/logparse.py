@@ -28,6 +28,7 @@ This module must not import textual.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from dataclasses import fields as _dc_fields
 from enum import Enum
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import Any, ClassVar
 
 __all__ = [
@@ -67,6 +70,7 @@ __all__ = [
     "UtilizationSet",
     "XQueueCreated",
     "XQueueDestroyed",
+    "event_types",
     "parse_line",
     "parse_lines",
 ]
@@ -142,6 +146,8 @@ class Kind(str, Enum):
 # Hot-path aliases (a module global is cheaper to load than an Enum class attribute).
 _K_XSCHED = Kind.XSCHED
 _K_TRACEBACK = Kind.TRACEBACK
+_L_INFO = Level.INFO
+_L_DEBG = Level.DEBG
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,6 +478,104 @@ class LogRecord:
 
 
 _new_record = _fast_new(LogRecord)
+_LAZY_FIELDS = ("message", "src_file", "src_line", "event")
+# LogRecord's own slot descriptors of those fields: they store a lazy record's values.
+_LAZY_SLOTS = tuple(LogRecord.__dict__[name] for name in _LAZY_FIELDS)
+
+
+class _LazyField:
+    """A field of :class:`_LazyRecord` not computed yet: reading it fills the record. (A descriptor
+    per lazy field rather than ``__getattr__``: a class with ``__getattr__`` reads every attribute
+    through a slow Python-level hook, ~4x the cost of a slot read, and consumers read ``level`` or
+    ``timestamp`` of every line.)"""
+
+    __slots__ = ("name", "slot")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.slot = LogRecord.__dict__[name]
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        if obj is None:
+            return self
+        _fill(obj)
+        return self.slot.__get__(obj, cls)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {self.name!r}")
+
+
+class _LazyRecord(LogRecord):
+    """A LogRecord whose message, src_file, src_line and event are not computed yet.
+
+    The live tail (``LogParser(lazy=True)``, what the LogHub uses) makes these for XSched INFO and
+    DEBG lines whose message is not one this parser models (its first word is no key of the
+    event dispatcher), so their event can only be :class:`Other`: at 100k lines/s nearly every line,
+    and nearly none of them is ever drawn, searched or exported. Everything a live consumer looks
+    at per line (kind, text, level, tid, tod_us, timestamp, lineno, raw_len, ...) is set at once.
+    Reading a missing field runs the general parse of the line (:func:`_xsched`, the path
+    :func:`parse_line` takes) and turns the object into a plain LogRecord in place: the record is
+    then the one the eager parser makes, field for field (tests prove it on every sample line).
+    Equality, hashing, repr, pickling and copying fill it first. Use :func:`event_types` for a
+    batch's event types without filling anything.
+    """
+
+    __slots__ = ()
+    message = _LazyField("message")
+    src_file = _LazyField("src_file")
+    src_line = _LazyField("src_line")
+    event = _LazyField("event")
+
+    def __eq__(self, other: object) -> bool:
+        _fill(self)
+        return self == other  # a LogRecord now (fills `other` too when it is lazy)
+
+    def __hash__(self) -> int:
+        _fill(self)
+        return hash(self)
+
+    def __repr__(self) -> str:
+        _fill(self)
+        return repr(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # pickle, copy: a plain LogRecord
+        _fill(self)
+        return self.__reduce_ex__(protocol)
+
+
+def _fill(rec: LogRecord) -> None:
+    """Compute a lazy record's message, source suffix and event; make it a LogRecord."""
+    if type(rec) is not _LazyRecord:
+        return
+    s = rec.text
+    m = _prefix_match(s)
+    if m is None:  # cannot happen (_HOT matched it); keep the record sane anyway
+        values: tuple[Any, ...] = (s, None, None, Other(s))
+    else:
+        full = _xsched(m, s, 0, False, None, False, (), None)
+        values = (full.message, full.src_file, full.src_line, full.event)
+    for slot, v in zip(_LAZY_SLOTS, values, strict=True):
+        slot.__set__(rec, v)
+    object.__setattr__(rec, "__class__", LogRecord)
+
+
+_get_event = attrgetter("event")
+
+
+def event_types(recs: Sequence[LogRecord]) -> list[type]:
+    """``type(r.event)`` of every record, without filling lazy records (their event is Other).
+    C-level passes; the Python loop runs only over the non-lazy records of a mixed batch."""
+    classes = list(map(type, recs))
+    k = classes.count(_LazyRecord)
+    if not k:
+        return list(map(type, map(_get_event, recs)))
+    n = len(recs)
+    out: list[type] = [Other] * n
+    if k != n:
+        pos = list(compress(range(n), map(is_not, classes, repeat(_LazyRecord))))
+        for i, t in zip(pos, map(type, map(_get_event, map(recs.__getitem__, pos))), strict=True):
+            out[i] = t
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1248,6 +1352,10 @@ class LogParser:
       roll-over); a stamp more than 12 h later right after a roll-over is a late line of the previous
       day. Small backward jumps (threads racing) are not roll-overs. ``timestamp`` is local-time
       epoch seconds (DST-correct).
+    * ``lazy=True`` (the live tail): INFO/DEBG XSched lines without a modelled message get their
+      message, source suffix and (Other) event computed when first read; the records are equal to
+      the eager ones (see :class:`_LazyRecord`). :func:`event_types` reads a batch's event types
+      without computing them.
     * Groups ``Traceback (most recent call last):`` + indented lines + the final ``SomeError: msg``
       line into one TRACEBACK record. While a traceback is open ``feed`` may return nothing;
       ``flush`` returns what is held. XSched lines written into the middle of a traceback (another
@@ -1255,14 +1363,15 @@ class LogParser:
     """
 
     __slots__ = (
-        "_cpats", "_cur_mid", "_day_off", "_group", "_last_tod", "_lineno", "_mid", "_regular",
-        "base_date",
+        "_cpats", "_cur_mid", "_day_off", "_group", "_last_tod", "_lazy", "_lineno", "_mid",
+        "_regular", "base_date",
     )
 
     def __init__(self, base_date: _dt.date | None = None,
-                 patterns: Sequence[CustomPattern] = ()) -> None:
+                 patterns: Sequence[CustomPattern] = (), *, lazy: bool = False) -> None:
         self.base_date: _dt.date = base_date if base_date is not None else _dt.date.today()
         self._cpats = _prepare(patterns)
+        self._lazy = lazy
         self._lineno = 0
         self._day_off = 0
         self._last_tod: int | None = None
@@ -1418,7 +1527,8 @@ class LogParser:
     def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
         """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
         (raw_len is len + extra). The hot loop: _parse, _xsched and the grouping of _one inlined
-        for an XSched line."""
+        for an XSched line. With ``lazy``, an INFO/DEBG line whose message is not modelled becomes
+        a :class:`_LazyRecord` (its message and Other event are computed when read)."""
         app = out.append
         match = _hot_match
         head_get = _HEADS.get
@@ -1432,6 +1542,10 @@ class LogParser:
         new_destroyed = _new_destroyed
         new_util = _new_util
         cpats = self._cpats
+        lazy = self._lazy
+        lazy_cls = _LazyRecord
+        info = _L_INFO
+        debg = _L_DEBG
         group = self._group
         n = self._lineno
         last = self._last_tod
@@ -1480,8 +1594,41 @@ class LogParser:
                     h3 = _head(head)
                 level, tid, tod = h3
                 tod += int(frac) if len(frac) == 6 else int((frac + "00000")[:6])
-                msg = s[m.end():]
                 li = m.lastindex
+                if (li == 10 and lazy and (level is info or level is debg)
+                        and dispatch_get(word) is None):
+                    # An INFO/DEBG message this parser does not model: its event can only be
+                    # Other. Message, suffix and event are computed when first read (_LazyRecord).
+                    if last is not None and regular and last - half <= tod <= last + half:
+                        if tod > last:
+                            last = tod
+                        ts = cur_mid + tod / 1e6
+                    else:
+                        self._last_tod = last
+                        synced = True
+                        ts = self._stamp(tod)
+                        last = self._last_tod
+                        regular = self._regular
+                        cur_mid = self._cur_mid
+                        synced = False
+                    r = onew(mut)
+                    r.kind = xkind
+                    r.text = s
+                    r.level = level
+                    r.tid = tid
+                    r.tod_us = tod
+                    r.tag = None
+                    r.fields = ()
+                    r.lines = ()
+                    r.raw_len = raw_len
+                    r.truncated = False
+                    r.lineno = n
+                    r.timestamp = ts
+                    r.ansi = False
+                    r.__class__ = lazy_cls
+                    app(r)
+                    continue
+                msg = s[m.end():]
                 src_file = src_line = None
                 fields: tuple[tuple[str, str], ...] = ()
                 if li == 10:

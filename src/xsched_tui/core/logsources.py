@@ -77,6 +77,7 @@ from xsched_tui.core.logparse import (
     SchedulerChosen,
     ServerPolicy,
     XQueueCreated,
+    event_types,
 )
 
 if TYPE_CHECKING:
@@ -617,7 +618,6 @@ _PLAIN = Kind.PLAIN
 _tuple_new = tuple.__new__
 _get_level = attrgetter("level")
 _get_truncated = attrgetter("truncated")
-_get_event = attrgetter("event")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
 
 
@@ -1309,7 +1309,7 @@ class LogHub:
                     bd = _dt.date.fromtimestamp(mtime)
                 except (OverflowError, OSError, ValueError):
                     bd = None
-            s.parser = LogParser(base_date=bd, patterns=self.patterns)
+            s.parser = LogParser(base_date=bd, patterns=self.patterns, lazy=True)
         return s.parser
 
     def _read_file(self, s: _Src, t: FileTailer, now: float, check_path: bool = True,
@@ -1423,7 +1423,7 @@ class LogHub:
         warn = levels.count(_WARN)
         err = levels.count(_ERRO)
         trunc = list(map(_get_truncated, recs)).count(True)
-        types = list(map(type, map(_get_event, recs)))
+        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
         n_other = types.count(Other)
         # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
         # records with another event type (or none) plus every warning and error, in order.
