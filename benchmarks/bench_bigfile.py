@@ -217,6 +217,19 @@ def run_child(path: Path, cold: bool, tui: bool = False) -> dict:
     return json.loads(out.stdout)
 
 
+def measure(directory: Path, size_mib: int, n: int, cold: bool, tui: bool) -> tuple[list[dict], dict]:
+    """n runs (each a fresh process; with ``tui`` each also through the widget) on the cached
+    synthetic file of ``size_mib`` MiB; returns the runs' figures and the file's metadata."""
+    path, meta = ensure_file(directory, size_mib)
+    run_child(path, False)  # warm-up (page cache, .pyc); not counted
+    runs = [run_child(path, cold) for _ in range(n)]
+    if tui:
+        run_child(path, False, tui=True)
+        for r in runs:
+            r.update(run_child(path, cold, tui=True))
+    return runs, meta
+
+
 def report(runs: list[dict], meta: dict, cold: bool) -> None:
     def s(key: str) -> Summary:
         return summarize([r[key] for r in runs])
@@ -274,13 +287,7 @@ def main() -> None:
     if a.child_tui:
         print(json.dumps(child_tui(a.child_tui, a.cold)))
         return
-    path, meta = ensure_file(a.dir, a.size_mib)
-    run_child(path, False)  # warm-up (page cache, .pyc); not counted
-    runs = [run_child(path, a.cold) for _ in range(a.n)]
-    if not a.no_tui:
-        run_child(path, False, tui=True)
-        for r in runs:
-            r.update(run_child(path, a.cold, tui=True))
+    runs, meta = measure(a.dir, a.size_mib, a.n, a.cold, not a.no_tui)
     report(runs, meta, a.cold)
 
 

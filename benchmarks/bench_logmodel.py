@@ -57,15 +57,10 @@ def make_batches(sources: int, per_batch: int, batches: int, lag_ms: float) -> l
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sources", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=10_000)
-    ap.add_argument("--batches", type=int, default=60)
-    ap.add_argument("--lag-ms", type=float, default=90.0)
-    a = ap.parse_args()
-    print(f"machine: {machine()}")
-    batches = make_batches(a.sources, a.batch, a.batches, a.lag_ms)
+def measure(sources: int, batch: int, nbatches: int, lag_ms: float) -> dict:
+    """Seconds per batch and per line of LogModel.ingest (Summary each), after the merged window
+    filled up, and the window's state."""
+    batches = make_batches(sources, batch, nbatches, lag_ms)
     gc.set_threshold(10_000, 50, 100)  # as cmd_app sets it
     model = LogModel()
     times = []
@@ -75,12 +70,25 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     times = times[5:]  # the window is filling up during the first ones
     n_lines = len(batches[0].entries)
-    per_line = [t / n_lines for t in times]
-    print(f"LogModel.ingest, {a.sources} sources, {n_lines} lines per batch, merged window "
-          f"{len(model.timeline)} lines, {model.timeline.total_inserted} lines inserted inside it:")
-    print("  per batch: " + summarize(times).fmt("ms", 1e3))
-    print("  per line:  " + summarize(per_line).fmt("µs", 1e6))
-    cpu = summarize(per_line).median * 100_000 * 100
+    return {"per_batch": summarize(times), "per_line": summarize([t / n_lines for t in times]),
+            "lines_per_batch": n_lines, "window": len(model.timeline),
+            "inserted": model.timeline.total_inserted}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sources", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--batches", type=int, default=60)
+    ap.add_argument("--lag-ms", type=float, default=90.0)
+    a = ap.parse_args()
+    print(f"machine: {machine()}")
+    r = measure(a.sources, a.batch, a.batches, a.lag_ms)
+    print(f"LogModel.ingest, {a.sources} sources, {r['lines_per_batch']} lines per batch, merged window "
+          f"{r['window']} lines, {r['inserted']} lines inserted inside it:")
+    print("  per batch: " + r["per_batch"].fmt("ms", 1e3))
+    print("  per line:  " + r["per_line"].fmt("µs", 1e6))
+    cpu = r["per_line"].median * 100_000 * 100
     print(f"  at 100k lines/s that is {cpu:.0f} % of one core on the UI thread (before drawing)")
 
 

@@ -34,330 +34,28 @@ and latency: the load average is printed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
 import pstats
-import pty
-import re
-import select
 import signal
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
-import threading
 import time
+from collections.abc import Callable
 
+from benchmarks.ptyapp import (
+    COLS,
+    MARKER_FILE,
+    ROWS,
+    App,
+    Writer,
+    load_line,
+    make_log_dir,
+    quiet,
+    sample,
+    thread_cpu,
+    thread_split,
+)
 from benchmarks.stats import machine, summarize
-
-COLS, ROWS = 120, 40
-_CLK = os.sysconf("SC_CLK_TCK")
-_ESC = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])")
-_CUP = re.compile(rb"\x1b\[(\d+);(\d+)H")
-_MARK = re.compile(rb"MK(\d{6})Q")
-MARKER_FILE = "aaa-marker.log"  # sorts first: the first source row of the Logs pane
-
-WRITER = r"""
-import os, sys, time
-d, rate, secs, nfiles, mark_every = (sys.argv[1], float(sys.argv[2]), float(sys.argv[3]),
-                                     int(sys.argv[4]), float(sys.argv[5]))
-mark0 = int(sys.argv[6])
-mfd = os.open(f"{d}/{MARKER_FILE}", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-fds = [os.open(f"{d}/worker-{2000 + i}.stderr.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-       for i in range(nfiles)]
-tick = 0.01
-per_tick = rate * tick
-warn = ("fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 "
-        "@ /opt/xsched/preempt/src/xqueue/xqueue.cpp:136")
-erro = "cuda error 700: an illegal memory access was encountered @ /opt/xsched/cuda_queue.cpp:47"
-sys.stdout.write("ready\n"); sys.stdout.flush()
-sys.stdin.readline()
-start = time.monotonic()
-k = seq = 0
-owed = 0.0
-marks = mark0
-next_mark = start + (mark_every if mark_every > 0 else 1e18)
-while True:
-    now = time.monotonic()
-    if now - start >= secs:
-        break
-    target = start + k * tick
-    if target > now:
-        time.sleep(target - now)
-    w = time.time()
-    lt = time.localtime(w)
-    tod = f"{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}.{int(w % 1 * 1e6):06d}"
-    owed += per_tick
-    n_tick = int(owed)
-    owed -= n_tick
-    base, rem = divmod(n_tick, nfiles)
-    for i, fd in enumerate(fds):
-        n = base + (1 if i < rem else 0)
-        if not n:
-            continue
-        tid = 2000 + i
-        out = []
-        for _ in range(n):
-            seq += 1
-            r = seq % 100
-            if r < 80:
-                out.append(f"[XSCHED INFO @ T {tid} @ {tod}] bench w={w:.6f} seq={seq}\n")
-            elif r < 95:
-                out.append(f"[XSCHED DEBG @ T {tid} @ {tod}] bench w={w:.6f} seq={seq} @ /x/y.cpp:1\n")
-            elif r < 99:
-                out.append(f"[XSCHED WARN @ T {tid} @ {tod}] {warn}\n")
-            else:
-                out.append(f"[XSCHED ERRO @ T {tid} @ {tod}] {erro}\n")
-        os.write(fd, "".join(out).encode())
-    if time.monotonic() >= next_mark:
-        next_mark += mark_every
-        t_mark = time.time()
-        os.write(mfd, f"[XSCHED INFO @ T 1999 @ {tod}] MK{marks:06d}Q marker\n".encode())
-        sys.stdout.write(f"mark {marks} {t_mark:.6f}\n")
-        sys.stdout.flush()
-        marks += 1
-    k += 1
-sys.stdout.write(f"done {seq} {time.monotonic() - start:.6f} {marks}\n")
-sys.stdout.flush()
-"""
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) the process used so far."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        rest = f.read().rsplit(b")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / _CLK
-
-
-def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """Per thread of ``pid``: (name, CPU seconds so far) from /proc/PID/task/TID/schedstat (ns)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-        except (OSError, ValueError, IndexError):
-            continue
-        out[int(tid)] = (name, ns / 1e9)
-    return out
-
-
-def thread_split(pid: int, before: dict[int, tuple[str, float]], seconds: float) -> str:
-    """The busiest threads since ``before``, in % of a core (the main thread is the UI)."""
-    now = thread_cpu(pid)
-    rows = []
-    for tid, (name, t) in now.items():
-        d = t - before.get(tid, (name, 0.0))[1]
-        who = "main/UI" if tid == pid else name
-        rows.append((100 * d / seconds, f"{who}[{tid}]"))
-    rows.sort(reverse=True)
-    return ", ".join(f"{w} {p:.2f} %" for p, w in rows[:5] if p >= 0.005)
-
-
-class App:
-    """The app in a pty, its output drained by a thread: bytes counted, markers timed."""
-
-    def __init__(self, logs: str, gc_threshold: tuple[int, ...] | None = None,
-                 profile: str | None = None, extra: tuple[str, ...] = ()) -> None:
-        self.logs = logs
-        args = ["--results", os.path.join(logs, ".results"), "--probe-timeout", "5", *extra,
-                "app", "--logs", logs]
-        if gc_threshold or profile:
-            code = ["import sys"]
-            if gc_threshold:
-                code.append(f"import gc; gc.set_threshold(*{tuple(gc_threshold)!r})")
-            if profile:  # the main (UI) thread only; SIGUSR1 writes the stats so far
-                code.append("import cProfile, signal; _pr = cProfile.Profile()")
-                code.append(f"def _dump(*a):\n _pr.disable(); _pr.dump_stats({profile!r}); _pr.enable()")
-                code.append("signal.signal(signal.SIGUSR1, _dump); _pr.enable()")
-            code.append(f"from xsched_tui.cli import main; sys.exit(main({args!r}))")
-            argv = [sys.executable, "-c", "\n".join(code)]
-        else:
-            argv = [sys.executable, "-m", "xsched_tui", *args]
-        pid, fd = pty.fork()
-        if pid == 0:  # child: the app, in a 120x40 terminal
-            os.environ.update({"COLUMNS": str(COLS), "LINES": str(ROWS), "TERM": "xterm-256color"})
-            os.execv(sys.executable, argv)
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        self.pid, self.fd = pid, fd
-        self.t0 = time.monotonic()
-        self.lock = threading.Lock()
-        self.nbytes = 0
-        self.raw = bytearray()  # the output (the last few MiB), for finding text on screen
-        self.raw_start = 0  # offset of raw[0] in the whole output
-        self.text_tail = b""  # stripped output, the last few KiB (for marker/text search)
-        self.seen: dict[int, float] = {}  # marker number -> time.time() it was read
-        self.closed = False
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        carry = b""
-        while True:
-            try:
-                r, _, _ = select.select([self.fd], [], [], 0.1)
-                if not r:
-                    continue
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            now = time.time()
-            data = carry + chunk
-            # Keep an unfinished escape sequence for the next read.
-            cut = data.rfind(b"\x1b")
-            if cut >= 0 and len(data) - cut < 64 and not _ESC.match(data, cut):
-                data, carry = data[:cut], data[cut:]
-            else:
-                carry = b""
-            text = _ESC.sub(b"", data)
-            with self.lock:
-                self.nbytes += len(chunk)
-                self.raw += chunk
-                if len(self.raw) > 8 << 20:
-                    drop = len(self.raw) - (4 << 20)
-                    del self.raw[:drop]
-                    self.raw_start += drop
-                window = self.text_tail[-64:] + text
-                for m in _MARK.finditer(window):
-                    self.seen.setdefault(int(m.group(1)), now)
-                self.text_tail = (self.text_tail + text)[-8192:]
-        self.closed = True
-
-    def cpu(self) -> float:
-        return proc_cpu(self.pid)
-
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    @property
-    def offset(self) -> int:
-        """Bytes of output so far (a mark for wait_text)."""
-        with self.lock:
-            return self.raw_start + len(self.raw)
-
-    def wait_text(self, needle: bytes, timeout: float, since: int = 0) -> bool:
-        """Wait until ``needle`` is drawn (escape sequences removed) after output offset ``since``."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self.lock:
-                new = bytes(self.raw[max(0, since - self.raw_start):])
-            if needle in _ESC.sub(b"", new):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def locate(self, word: bytes, max_col: int = COLS) -> tuple[int, int] | None:
-        """1-based (column, row) where ``word`` was drawn last at a column <= max_col, counted
-        from the absolute cursor move before it."""
-        with self.lock:
-            raw = bytes(self.raw)
-        found = None
-        for m in re.finditer(re.escape(word), raw):
-            i = m.start()
-            cups = list(_CUP.finditer(raw, max(0, i - 4096), i))
-            if not cups:
-                continue
-            c = cups[-1]
-            between = _ESC.sub(b"", raw[c.end():i]).decode("utf-8", "replace")
-            col = int(c.group(2)) + len(between)
-            if col <= max_col:
-                found = (col, int(c.group(1)))
-        return found
-
-    def click(self, col: int, row: int) -> None:
-        self.send(f"\x1b[<0;{col};{row}M".encode())
-        time.sleep(0.05)
-        self.send(f"\x1b[<0;{col};{row}m".encode())
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGTERM)
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-
-
-def quiet(app: App, below: float = 2.0, window: float = 1.0, limit: float = 40.0) -> float:
-    """Wait until the app used less than ``below`` % of a core over ``window`` s; returns the wait."""
-    t0 = time.monotonic()
-    c0, w0 = app.cpu(), time.monotonic()
-    while time.monotonic() - t0 < limit:
-        time.sleep(window)
-        c1, w1 = app.cpu(), time.monotonic()
-        if 100 * (c1 - c0) / (w1 - w0) < below:
-            break
-        c0, w0 = c1, w1
-    return time.monotonic() - t0
-
-
-def sample(app: App, seconds: float) -> tuple[list[float], list[float], float]:
-    """Per-second CPU % and tty bytes/s of the app, and the CPU % over the whole window."""
-    cpu, bps = [], []
-    start = time.monotonic()
-    c_first = c0 = app.cpu()
-    b0 = app.nbytes
-    t0 = start
-    for i in range(int(seconds)):
-        time.sleep(max(0.0, start + i + 1 - time.monotonic()))
-        t1, c1, b1 = time.monotonic(), app.cpu(), app.nbytes
-        cpu.append(100.0 * (c1 - c0) / (t1 - t0))
-        bps.append((b1 - b0) / (t1 - t0))
-        t0, c0, b0 = t1, c1, b1
-    return cpu, bps, 100.0 * (c0 - c_first) / (t0 - start)
-
-
-class Writer:
-    def __init__(self, d: str, rate: float, seconds: float, nfiles: int, mark_every: float,
-                 mark0: int) -> None:
-        self.p = subprocess.Popen(
-            [sys.executable, "-c", f"MARKER_FILE = {MARKER_FILE!r}\n" + WRITER, d, str(rate),
-             str(seconds), str(nfiles), str(mark_every), str(mark0)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.marks: dict[int, float] = {}
-        self.done: tuple[int, float, int] | None = None
-        assert self.p.stdout is not None
-        self.p.stdout.readline()  # "ready"
-
-    def go(self) -> None:
-        assert self.p.stdin is not None and self.p.stdout is not None
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            f = line.split()
-            if f[0] == "mark":
-                self.marks[int(f[1])] = float(f[2])
-            elif f[0] == "done":
-                self.done = (int(f[1]), float(f[2]), int(f[3]))
-
-    def wait(self) -> None:
-        try:
-            self.p.wait(30)
-        finally:
-            if self.p.poll() is None:
-                self.p.kill()
-                self.p.wait()
-        end = time.monotonic() + 2
-        while self.done is None and time.monotonic() < end:
-            time.sleep(0.02)
 
 
 def busy(app: App, d: str, rate: float, seconds: float, nfiles: int, mark_every: float,
@@ -417,21 +115,25 @@ def select_row(app: App, label: bytes, status: bytes, timeout: float = 5.0) -> b
     return app.wait_text(status, timeout, since=mark)
 
 
-def phase(app: App, d: str, a: argparse.Namespace, rate: float, mark0: int, what: str) -> int:
+Say = Callable[[str], None]
+
+
+def phase(app: App, d: str, a: argparse.Namespace, rate: float, mark0: int, what: str,
+          say: Say = print) -> dict:
     threads0 = thread_cpu(app.pid)
     r = busy(app, d, rate, a.seconds, a.files, 0.25, mark0)
     split = thread_split(app.pid, threads0, a.seconds)
-    print(f"({what}) {a.files} files at {r['rate']:.0f} lines/s for {a.seconds:.0f} s "
-          f"({r['written']} lines), {VIEWS[what]}:")
-    print(f"    app CPU {r['cpu'].fmt('% of a core')}; whole window {r['whole']:.1f} %"
-          f"  budget <= 50 % at 100k lines/s")
-    print(f"    by thread (schedstat): {split}")
-    print(f"    tty {r['bps'].fmt('KiB/s', scale=1 / 1024)}  budget <= 64 KiB/s")
+    say(f"({what}) {a.files} files at {r['rate']:.0f} lines/s for {a.seconds:.0f} s "
+        f"({r['written']} lines), {VIEWS[what]}:")
+    say(f"    app CPU {r['cpu'].fmt('% of a core')}; whole window {r['whole']:.1f} %"
+        f"  budget <= 50 % at 100k lines/s")
+    say(f"    by thread (schedstat): {split}")
+    say(f"    tty {r['bps'].fmt('KiB/s', scale=1 / 1024)}  budget <= 64 KiB/s")
     if what != "b":
-        print(f"    write->screen latency {fmt_lat(r['lat'], r['marks'], r['missed'])}"
-              f"  budget p95 <= 250 ms")
+        say(f"    write->screen latency {fmt_lat(r['lat'], r['marks'], r['missed'])}"
+            f"  budget p95 <= 250 ms")
     quiet(app, limit=20)
-    return r["next_mark"]
+    return {**r, "view": what, "target_rate": rate}
 
 
 VIEWS = {
@@ -441,7 +143,24 @@ VIEWS = {
 }
 
 
-def main() -> None:
+def open_logs_tab(app: App) -> tuple[float, tuple[int, int]]:
+    """Wait for the first frame and the checks, then click the "Logs" tab label; returns the wait
+    for the checks and the label's position. Raises RuntimeError when the screen is not as expected."""
+    if not app.wait_text(b"Finding", 20):
+        raise RuntimeError("the app did not paint its first frame in 20 s")
+    waited = quiet(app)
+    pos = app.locate(b"Logs", max_col=40)
+    if pos is None:
+        raise RuntimeError("no 'Logs' tab label on screen")
+    mark = app.offset
+    app.click(pos[0] + 1, pos[1])
+    if not app.wait_text(b"All (merged)", 10, since=mark):
+        raise RuntimeError("clicking the 'Logs' tab did not show the Logs pane")
+    quiet(app, limit=15)
+    return waited, pos
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--files", type=int, default=64)
@@ -456,52 +175,50 @@ def main() -> None:
                          "write the stats to FILE and print the top functions")
     ap.add_argument("--gc-threshold", default=None,
                     help="start the app with gc.set_threshold(these) (e.g. 10000,50,50)")
-    a = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def run(a: argparse.Namespace, say: Say = print) -> dict:
+    """Every phase the options ask for; returns {"idle": {...}, "phases": [phase dicts]} (CPU and
+    tty bytes as Summary, latencies in seconds) and says what it measured on the way."""
     rates = [float(r) for r in a.rates.split(",") if r]
     gct = tuple(int(x) for x in a.gc_threshold.split(",")) if a.gc_threshold else None
-    print(f"machine: {machine()}")
+    out: dict = {"files": a.files, "phases": []}
     with tempfile.TemporaryDirectory(prefix="bench-logs-app-") as d:
-        for i in range(a.files):
-            open(os.path.join(d, f"worker-{2000 + i}.stderr.log"), "w").close()
-        open(os.path.join(d, MARKER_FILE), "w").close()
+        make_log_dir(d, a.files)
         app = App(d, gct, a.profile)
         try:
-            if not app.wait_text(b"Finding", 20):
-                sys.exit("the app did not paint its first frame in 20 s")
-            waited = quiet(app)
-            pos = app.locate(b"Logs", max_col=40)
-            if pos is None:
-                sys.exit("no 'Logs' tab label on screen")
-            mark = app.offset
-            app.click(pos[0] + 1, pos[1])
-            if not app.wait_text(b"All (merged)", 10, since=mark):
-                sys.exit("clicking the 'Logs' tab did not show the Logs pane")
-            quiet(app, limit=15)
-            print(f"app pid {app.pid}{' gc.set_threshold' + str(gct) if gct else ''}: first frame, "
-                  f"checks done after {waited:.1f} s; Logs tab at column {pos[0]}, row {pos[1]}")
+            waited, pos = open_logs_tab(app)
+            say(f"app pid {app.pid}{' gc.set_threshold' + str(gct) if gct else ''}: first frame, "
+                f"checks done after {waited:.1f} s; Logs tab at column {pos[0]}, row {pos[1]}")
             threads0 = thread_cpu(app.pid)
             cpu, bps, whole = sample(app, a.idle)
-            print(f"(a) idle, Logs tab, {a.files + 1} files: CPU {summarize(cpu).fmt('% of a core')}; "
-                  f"whole window {whole:.2f} %  budget <= 0.5 %; tty {sum(bps) / len(bps):.0f} B/s")
-            print(f"    by thread (schedstat): {thread_split(app.pid, threads0, a.idle)}")
+            out["idle"] = {"cpu": summarize(cpu), "bps": summarize(bps), "whole": whole}
+            say(f"(a) idle, Logs tab, {a.files + 1} files: CPU {summarize(cpu).fmt('% of a core')}; "
+                f"whole window {whole:.2f} %  budget <= 0.5 %; tty {sum(bps) / len(bps):.0f} B/s")
+            say(f"    by thread (schedstat): {thread_split(app.pid, threads0, a.idle)}")
             mark0 = 0
             for k, rate in enumerate(rates):
                 if a.profile and k == 0:
                     os.kill(app.pid, signal.SIGUSR1)  # stats so far: startup and idle
                     time.sleep(1.0)
                     base_stats = pstats.Stats(a.profile)
-                mark0 = phase(app, d, a, rate, mark0, "b")
+                r = phase(app, d, a, rate, mark0, "b", say)
+                out["phases"].append(r)
+                mark0 = r["next_mark"]
                 if a.profile and k == 0:
                     os.kill(app.pid, signal.SIGUSR1)
                     time.sleep(2.0)
                     print_profile(a.profile, base_stats)
                 if a.latency:
                     if select_row(app, MARKER_FILE.encode(), MARKER_FILE.encode() + b" (pid"):
-                        mark0 = phase(app, d, a, rate, mark0, "c")
+                        r = phase(app, d, a, rate, mark0, "c", say)
+                        out["phases"].append(r)
+                        mark0 = r["next_mark"]
                     else:
-                        print(f"    (could not select {MARKER_FILE} in the sources table)")
+                        say(f"    (could not select {MARKER_FILE} in the sources table)")
                     if not select_row(app, b"All (merged)", b"all sources merged"):
-                        print("    (could not go back to the merged view)")
+                        say("    (could not go back to the merged view)")
                 if a.filtered:
                     app.click(COLS * 3 // 4, ROWS // 2)  # focus the log view: its bindings
                     m = app.offset
@@ -509,19 +226,27 @@ def main() -> None:
                     time.sleep(0.3)
                     app.send(b"MK[0-9]+Q\r")
                     if not app.wait_text(b"only /MK[0-9]+Q/", 5, since=m):
-                        print("    (the include filter did not show up on screen)")
+                        say("    (the include filter did not show up on screen)")
                     quiet(app, limit=10)
-                    mark0 = phase(app, d, a, rate, mark0, "d")
+                    r = phase(app, d, a, rate, mark0, "d", say)
+                    out["phases"].append(r)
+                    mark0 = r["next_mark"]
                     app.send(b"x")  # clear the filter
                     quiet(app, limit=20)
         finally:
             app.stop()
-    with contextlib.suppress(OSError):
-        load = os.getloadavg()
-        print(f"load average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
-              f"{os.cpu_count()} CPUs (other work on the machine inflates CPU % and latency)")
+    return out
+
+
+def main() -> None:
+    a = options()
+    print(f"machine: {machine()}")
+    try:
+        run(a)
+    except RuntimeError as e:
+        sys.exit(str(e))
+    print(f"after the run: {load_line()} (other work on the machine inflates CPU % and latency)")
 
 
 if __name__ == "__main__":
     main()
-

@@ -19,7 +19,7 @@ import argparse
 import time
 
 from benchmarks.bench_tail import GcClock
-from benchmarks.stats import machine, summarize
+from benchmarks.stats import Summary, machine, summarize
 from xsched_tui.core.logparse import LogParser, parse_lines
 from xsched_tui.data import samples_dir
 
@@ -75,10 +75,19 @@ def kept(data: list[bytes]) -> tuple[float, float]:
     return len(data) / t, sum(gcc.seconds) / t
 
 
-def report(label: str, runs: list[tuple[float, float]], budget: str = "") -> None:
-    s = summarize([r[0] for r in runs])
-    g = summarize([r[1] for r in runs])
-    print(f"{label:38s} {s.fmt('k lines/s', scale=1e-3)}; GC {100 * g.median:.0f} % {budget}")
+def measure(n: int, nlines: int) -> dict[str, tuple[Summary, Summary]]:
+    """(lines/s, GC share) summaries of n runs each: "streaming" and "kept" on the recorded log,
+    "mix" streaming the writer's mix in 156-line batches."""
+    def both(runs: list[tuple[float, float]]) -> tuple[Summary, Summary]:
+        return summarize([r[0] for r in runs]), summarize([r[1] for r in runs])
+
+    data = lines(nlines)
+    out = {"streaming": both([streaming(data) for _ in range(n)]),
+           "kept": both([kept(data) for _ in range(n)])}
+    del data
+    mix = writer_mix(nlines)
+    out["mix"] = both([streaming(mix, 156) for _ in range(n)])
+    return out
 
 
 def main() -> None:
@@ -87,14 +96,12 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     a = ap.parse_args()
     print(f"machine: {machine()}")
-    data = lines(a.lines)
-    report(f"parse, streaming ({a.lines} lines):", [streaming(data) for _ in range(a.n)],
-           " budget >= 300k/s")
-    report("parse, all records kept:", [kept(data) for _ in range(a.n)])
-    del data
-    mix = writer_mix(a.lines)
-    report("writer's mix, streaming (156-line batches):", [streaming(mix, 156) for _ in range(a.n)],
-           " budget >= 300k/s")
+    r = measure(a.n, a.lines)
+    for key, label, budget in (("streaming", f"parse, streaming ({a.lines} lines):", " budget >= 300k/s"),
+                               ("kept", "parse, all records kept:", ""),
+                               ("mix", "writer's mix, streaming (156-line batches):", " budget >= 300k/s")):
+        s, g = r[key]
+        print(f"{label:38s} {s.fmt('k lines/s', scale=1e-3)}; GC {100 * g.median:.0f} % {budget}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.bench_logs_app import App, quiet, sample, thread_cpu, thread_split
+from benchmarks.ptyapp import App, load_line, quiet, sample, thread_cpu, thread_split
 from benchmarks.stats import machine, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,30 +114,46 @@ class Flipping:
         self.srv.__exit__(*exc)
 
 
-def report(name: str, app: App, seconds: float, budget: float) -> None:
+def report(name: str, app: App, seconds: float, budget: float, say: Callable[[str], None] = print) -> dict:
     before = thread_cpu(app.pid)
     cpu, bps, whole = sample(app, seconds)
+    rss = app.rss_kib()
     c, b = summarize(cpu), summarize(bps)
     # per-second samples are in 1 % steps (CLK_TCK=100): the verdict uses the whole window
     verdict = "PASS" if whole <= budget else "MISS"
-    print(f"{name}: CPU whole window {whole:.2f} % [{verdict} <= {budget} %]; per second "
-          f"{c.fmt('%', digits=3)}")
-    print(f"    tty {b.fmt('KiB/s', 1 / 1024)} [{'PASS' if b.median <= TTY_BUDGET else 'MISS'} "
-          f"<= {TTY_BUDGET // 1024} KiB/s]")
-    print(f"    by thread: {thread_split(app.pid, before, seconds)}")
+    say(f"{name}: CPU whole window {whole:.2f} % [{verdict} <= {budget} %]; per second "
+        f"{c.fmt('%', digits=3)}")
+    say(f"    tty {b.fmt('KiB/s', 1 / 1024)} [{'PASS' if b.median <= TTY_BUDGET else 'MISS'} "
+        f"<= {TTY_BUDGET // 1024} KiB/s]; RSS {(rss or 0) / 1024:.1f} MiB")
+    say(f"    by thread: {thread_split(app.pid, before, seconds)}")
+    return {"cpu": c, "bps": b, "whole": whole, "rss_kib": rss, "seconds": seconds}
 
 
-def main() -> None:
+def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--queues", type=int, default=4)
     ap.add_argument("--active", type=int, default=None,
                     help="queues per process whose state changes every poll (default: all)")
-    a = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def kill_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=5)
+
+
+def run(a: argparse.Namespace, say: Callable[[str], None] = print) -> dict:
+    """Phases (a)-(c); returns {"idle": ..., "procs": ..., "xqueues": ...}, each with CPU and tty
+    bytes/s as Summary, the whole-window CPU % and the app's RSS at the end of the phase."""
     from doubles.xsched_double import build_double_install
 
-    print(machine(), f"load {os.getloadavg()[0]:.2f}")
+    out: dict = {"procs_n": a.procs, "queues": a.queues}
     with tempfile.TemporaryDirectory() as tmp:
         lib = build_double_install(Path(tmp) / "xs", "cuda")
         idle_logs = os.path.join(tmp, "idle")
@@ -146,7 +163,7 @@ def main() -> None:
         try:
             app.wait_text(b"Checks", 20)
             quiet(app, below=1.0, window=2.0)
-            report("(a) idle, nothing under test", app, a.seconds, IDLE_BUDGET)
+            out["idle"] = report("(a) idle, nothing under test", app, a.seconds, IDLE_BUDGET, say)
         finally:
             app.stop()
         logs = os.path.join(tmp, "logs")
@@ -162,25 +179,32 @@ def main() -> None:
                     app.send(b"]")  # Processes tab
                     ok = app.wait_text(b"scheduled by XSched", 15, since=mark)
                     time.sleep(4)  # discovery every 3 s: all processes found
-                    print(f"processes tab drawn: {ok}; xserver requests so far {len(srv.requests)}")
-                    report(f"(b) Processes tab, {a.procs} processes, 1 Hz", app, a.seconds, CPU_BUDGET)
+                    say(f"processes tab drawn: {ok}; xserver requests so far {len(srv.requests)}")
+                    out["procs"] = report(f"(b) Processes tab, {a.procs} processes, 1 Hz", app,
+                                          a.seconds, CPU_BUDGET, say)
+                    out["procs"]["drawn"] = ok
                     mark = app.offset
                     app.send(b"]")  # XQueues tab
                     ok = app.wait_text(b"XQUEUE", 10, since=mark)
                     time.sleep(2)
-                    print(f"xqueues tab drawn: {ok}")
+                    say(f"xqueues tab drawn: {ok}")
                     act = a.queues if a.active is None else min(a.active, a.queues)
-                    report(f"(c) XQueues tab, {a.procs * a.queues} XQueues, {a.procs * act} changing "
-                           "every poll, 1 Hz", app, a.seconds, CPU_BUDGET)
+                    out["xqueues"] = report(f"(c) XQueues tab, {a.procs * a.queues} XQueues, "
+                                            f"{a.procs * act} changing every poll, 1 Hz", app,
+                                            a.seconds, CPU_BUDGET, say)
+                    out["xqueues"]["drawn"] = ok
                 finally:
                     app.stop()
         finally:
-            for p in procs:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(timeout=5)
+            kill_all(procs)
+    return out
+
+
+def main() -> None:
+    a = options()
+    print(machine(), load_line())
+    run(a)
+    print(f"after the run: {load_line()}")
 
 
 if __name__ == "__main__":

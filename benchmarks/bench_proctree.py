@@ -53,20 +53,18 @@ def verdict(s: Summary) -> str:
     return "PASS" if s.median * 1000 <= BUDGET_MS else "MISS"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=50, help="samples per measurement (>= 30)")
-    ap.add_argument("--procs", type=int, default=100, help="processes in the tree")
-    args = ap.parse_args()
+def measure_all(n: int, procs: int) -> dict:
+    """Summaries (seconds) of the steady refresh, a new collector's first refresh and discover(),
+    on a real tree of ``procs`` processes; and how many processes /proc held."""
     from xsched_tui.core.proctree import ProcessCollector
 
-    tree = start_tree(args.procs)
+    tree = start_tree(procs)
     try:
         inf = float("inf")
         steady = ProcessCollector(discover_every=inf, gpu="off")
         steady.track(tree.pid)
         snap = steady.refresh()
-        assert len(snap.procs) == args.procs, f"expected {args.procs} records, got {len(snap.procs)}"
+        assert len(snap.procs) == procs, f"expected {procs} records, got {len(snap.procs)}"
         # Past the "young" window, so only the per-tick work remains.
         fake_now = [time.monotonic() + 3600.0]
         steady._clock = lambda: fake_now[0]
@@ -76,26 +74,36 @@ def main() -> None:
             fake_now[0] += 1.0
             steady.refresh()
 
-        s_steady = measure(tick, args.n)
+        s_steady = measure(tick, n)
+
         def first() -> None:
             c = ProcessCollector(discover_every=inf, gpu="off")
             c.track(tree.pid)
             c.refresh()
 
-        s_detail = measure(first, args.n)
+        s_detail = measure(first, n)
         disc = ProcessCollector(gpu="off")
-        s_disc = measure(disc.discover, max(10, args.n // 3), warm=1)
+        s_disc = measure(disc.discover, max(10, n // 3), warm=1)
         nproc = sum(1 for d in os.listdir("/proc") if d.isdigit())
     finally:
         os.killpg(tree.pid, signal.SIGKILL)
         tree.wait(timeout=10)
+    return {"steady": s_steady, "first": s_detail, "discover": s_disc, "nproc": nproc}
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=50, help="samples per measurement (>= 30)")
+    ap.add_argument("--procs", type=int, default=100, help="processes in the tree")
+    args = ap.parse_args()
+    r = measure_all(args.n, args.procs)
+    s_steady, s_detail, s_disc = r["steady"], r["first"], r["discover"]
     print(f"[{machine()}]")
     print(f"refresh, {args.procs}-process subtree, steady:      {s_steady.fmt('ms', 1000)}  "
           f"budget <= {BUDGET_MS} ms: {verdict(s_steady)}")
     print(f"first refresh (all maps+environ), {args.procs} procs: {s_detail.fmt('ms', 1000)}  "
           "(once per new process; not a per-tick cost)")
-    print(f"discover(), whole /proc ({nproc} processes):     {s_disc.fmt('ms', 1000)}  "
+    print(f"discover(), whole /proc ({r['nproc']} processes):     {s_disc.fmt('ms', 1000)}  "
           "(every 3 s, not per refresh)")
 
 

@@ -10,65 +10,23 @@ the first paint).
 from __future__ import annotations
 
 import argparse
-import os
-import pty
-import select
-import signal
 import sys
-import time
 
+from benchmarks.ptyapp import first_text
 from benchmarks.stats import Summary, machine, summarize
 
 MARKER = b"Checks"  # the tab bar: the first frame is on screen
 
 
-def first_paint(timeout: float = 10.0, cols: int = 120, rows: int = 40) -> float:
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the app, in a 120x40 terminal
-        os.environ.update({"COLUMNS": str(cols), "LINES": str(rows), "TERM": "xterm-256color"})
-        os.execv(sys.executable, [sys.executable, "-m", "xsched_tui", "--probe-timeout", "5"])
-    t0 = time.perf_counter()
-    import fcntl
-    import struct
-    import termios
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    buf = b""
-    elapsed = float("nan")
-    try:
-        while time.perf_counter() - t0 < timeout:
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if r:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                buf += chunk
-                if MARKER in buf:
-                    elapsed = time.perf_counter() - t0
-                    break
-    finally:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                os.read(fd, 65536)
-            except OSError:
-                pass
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.02)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    return elapsed
+def first_paint(timeout: float = 10.0, argv: list[str] | None = None) -> float:
+    """Seconds from exec to the tab bar on screen (NaN if it never came)."""
+    return first_text(argv or [sys.executable, "-m", "xsched_tui", "--probe-timeout", "5"], MARKER,
+                      timeout)
 
 
-def run(n: int) -> Summary:
-    first_paint()  # warm the page cache once; not counted
-    return summarize([first_paint() for _ in range(n)])
+def run(n: int, argv: list[str] | None = None) -> Summary:
+    first_paint(argv=argv)  # warm the page cache once; not counted
+    return summarize([first_paint(argv=argv) for _ in range(n)])
 
 
 def main() -> None:

@@ -24,65 +24,13 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+from benchmarks.ptyapp import Writer
 from benchmarks.stats import Summary, machine, summarize
 from xsched_tui.core.logsources import LogBatch, LogHub
-
-WRITER = r"""
-import os, sys, time
-d, rate, secs, nfiles = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-fds = [os.open(f"{d}/worker-{2000 + i}.stderr.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-       for i in range(nfiles)]
-tick = 0.01
-per_tick = rate * tick
-warn = ("fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 "
-        "@ /opt/xsched/preempt/src/xqueue/xqueue.cpp:136")
-erro = "cuda error 700: an illegal memory access was encountered @ /opt/xsched/cuda_queue.cpp:47"
-sys.stdout.write("ready\n"); sys.stdout.flush()
-sys.stdin.readline()
-start = time.monotonic()
-k = seq = 0
-owed = 0.0
-while True:
-    now = time.monotonic()
-    if now - start >= secs:
-        break
-    target = start + k * tick
-    if target > now:
-        time.sleep(target - now)
-    w = time.time()
-    lt = time.localtime(w)
-    tod = f"{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}.{int(w % 1 * 1e6):06d}"
-    owed += per_tick
-    n_tick = int(owed)
-    owed -= n_tick
-    base, rem = divmod(n_tick, nfiles)
-    for i, fd in enumerate(fds):
-        n = base + (1 if i < rem else 0)
-        if not n:
-            continue
-        tid = 2000 + i
-        out = []
-        for _ in range(n):
-            seq += 1
-            r = seq % 100
-            if r < 80:
-                out.append(f"[XSCHED INFO @ T {tid} @ {tod}] bench w={w:.6f} seq={seq}\n")
-            elif r < 95:
-                out.append(f"[XSCHED DEBG @ T {tid} @ {tod}] bench w={w:.6f} seq={seq} @ /x/y.cpp:1\n")
-            elif r < 99:
-                out.append(f"[XSCHED WARN @ T {tid} @ {tod}] {warn}\n")
-            else:
-                out.append(f"[XSCHED ERRO @ T {tid} @ {tod}] {erro}\n")
-        os.write(fd, "".join(out).encode())
-    k += 1
-print(seq, time.monotonic() - start, flush=True)
-"""
 
 
 def cpu_samples(seconds: float) -> list[float]:
@@ -202,22 +150,18 @@ def busy(nfiles: int, seconds: float, rate: float, stub_parser: bool = False) ->
             import xsched_tui.core.logsources as ls
 
             ls.LogParser = _StubParser  # type: ignore[misc,assignment]
-        w = subprocess.Popen([sys.executable, "-c", WRITER, d, str(rate), str(seconds), str(nfiles)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        w = Writer(d, rate, seconds, nfiles)  # no marker file: the hub sees only the workers
         try:
             hub.add_dir(d)
             end = time.monotonic() + 10
             while len(hub.sources()) < nfiles and time.monotonic() < end:
                 time.sleep(0.05)
             settle(hub, quiet=0.5)
-            assert w.stdout is not None and w.stdin is not None
-            w.stdout.readline()  # "ready"
-            w.stdin.write("go\n")
-            w.stdin.flush()
+            w.go()
             with GcClock() as gcc:
                 cpu = cpu_samples(seconds)
-            written, elapsed = w.stdout.readline().split()
             w.wait(30)
+            written, elapsed, _ = w.done or (0, seconds, 0)
             end = time.monotonic() + 10
             while entries[0] + skipped[0] < int(written) and time.monotonic() < end:
                 time.sleep(0.05)
@@ -231,8 +175,7 @@ def busy(nfiles: int, seconds: float, rate: float, stub_parser: bool = False) ->
                 "gc": gcc.fmt(seconds),
             }
         finally:
-            if w.poll() is None:
-                w.kill()
+            w.kill()
             hub.stop()
             if stub_parser:
                 import xsched_tui.core.logparse as lp

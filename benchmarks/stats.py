@@ -52,3 +52,46 @@ def machine() -> str:
 
     return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, " \
            f"Python {platform.python_version()}"
+
+
+def ols_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ys on xs."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else math.nan
+
+
+@dataclass(frozen=True)
+class Slope:
+    slope: float
+    lo: float  # 95% CI (moving-block bootstrap)
+    hi: float
+    n: int
+    block: int
+
+
+def slope_ci(xs: Sequence[float], ys: Sequence[float], boot: int = 1000, block: int | None = None,
+             seed: int = 1) -> Slope:
+    """OLS slope with a moving-block bootstrap 95% CI. Samples of a time series (RSS once a second)
+    are autocorrelated: resampling single points would make the CI far too narrow, so runs of
+    ``block`` consecutive points (default ~n^(1/2), at least 5) are resampled together."""
+    n = len(xs)
+    if n < 3:
+        return Slope(math.nan, math.nan, math.nan, n, 0)
+    b = block or max(5, min(n // 3, round(math.sqrt(n))))
+    rng = random.Random(seed)
+    starts = range(n - b + 1)
+    slopes = []
+    for _ in range(boot):
+        idx: list[int] = []
+        while len(idx) < n:
+            s = rng.choice(starts)
+            idx.extend(range(s, s + b))
+        idx = idx[:n]
+        v = ols_slope([xs[i] for i in idx], [ys[i] for i in idx])
+        if not math.isnan(v):
+            slopes.append(v)
+    slopes.sort()
+    k = len(slopes)
+    return Slope(ols_slope(xs, ys), slopes[int(0.025 * k)], slopes[max(0, int(0.975 * k) - 1)], n, b)
