@@ -350,3 +350,10 @@ def test_found_by_fuzzing_deep_json(raw: RawServer, tmp_path: Path) -> None:
         load_recorded(f)
     assert recorded_answers(tmp_path) == {}
 
+
+
+@pytest.mark.parametrize("what", ["xqueues", "hint"])
+def test_huge_garbage_gives_a_short_message(raw: RawServer, what: str) -> None:
+    big = {"xqueues": [{f: "x" * 100_000 for f in FIELDS}], "x": ["y" * 100_000]}
+    r = _ask(raw, _http(json.dumps(big).encode()), what)
+    assert isinstance(r, XServerError) and len(str(r)) < 300, len(str(r))

@@ -128,17 +128,23 @@ class XQueuesSnapshot:
         return tuple(q for q in self.xqueues if q.pid == pid)
 
 
+def _short(v: Any, limit: int = 80) -> str:
+    """repr() for a message: a garbage answer can hold megabytes."""
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _int(obj: dict[str, Any], key: str, where: str) -> int:
     v = obj.get(key)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise XServerError(f"xserver answered garbage: {where}.{key} is {v!r}, not an integer")
+        raise XServerError(f"xserver answered garbage: {where}.{key} is {_short(v)}, not an integer")
     return v
 
 
 def _bool(obj: dict[str, Any], key: str, where: str) -> bool:
     v = obj.get(key)
     if not isinstance(v, bool):
-        raise XServerError(f"xserver answered garbage: {where}.{key} is {v!r}, not true/false")
+        raise XServerError(f"xserver answered garbage: {where}.{key} is {_short(v)}, not true/false")
     return v
 
 
@@ -398,7 +404,7 @@ class XServerClient:
             for key in ("info", "warning"):
                 if isinstance(body.get(key), str):
                     return body[key]
-        raise XServerError(f"xserver answered {what} with HTTP 200 but no info/warning: {body!r}")
+        raise XServerError(f"xserver answered {what} with HTTP 200 but no info/warning: {_short(body)}")
 
     # -- queries ------------------------------------------------------------------------------
 
