@@ -53,6 +53,29 @@ def _workload_running(pids: set[int]) -> bool:
     return False
 
 
+def _accept_form(app: PtyApp, title: str, fields: dict[int, str] | None = None) -> None:
+    """``n`` opens the tab's form once its table has focus (the app may still be starting: try
+    again, but slowly, so that a late form does not get an "n" typed into it). ``fields``: the
+    value to type into the form's field N (0 is the first; tab moves on and selects the next
+    field's text, so typing replaces it); enter accepts the form."""
+    for _ in range(12):
+        app.type("n")
+        try:
+            app.wait_text(title, timeout=5)
+            break
+        except AssertionError:
+            continue
+    time.sleep(0.5)  # the form's first field takes focus after it is drawn
+    at = 0
+    for index, value in sorted((fields or {}).items()):
+        app.type("\t" * (index - at))
+        time.sleep(0.2)
+        app.type(value)
+        at = index
+    time.sleep(0.2)
+    app.type("\r")
+
+
 def _start_experiment(tmp_path: Path, lib: Path, fakepy: str, done: int = 2,
                       **env: str) -> tuple[PtyApp, Path, set[int]]:
     """The app on the Overhead tab, an experiment started from its form, ``done`` runs
@@ -65,16 +88,7 @@ def _start_experiment(tmp_path: Path, lib: Path, fakepy: str, done: int = 2,
     seen: set[int] = set()
     try:
         app.wait_text("Overhead", timeout=60)
-        # "n" opens the form once the runs table has focus (the app may still be starting:
-        # try again, but slowly, so that a late form does not get an "n" typed into it)
-        for _ in range(12):
-            app.type("n")
-            try:
-                app.wait_text("New overhead experiment", timeout=5)
-                break
-            except AssertionError:
-                continue
-        app.type("\r")  # accept the form's defaults
+        _accept_form(app, "New overhead experiment")
 
         def progressed() -> bool:
             now = descendants(app.pid)
@@ -161,3 +175,53 @@ def test_a_workload_that_ignores_sigterm_is_killed(lib, fakepy, tmp_path):
     doc = _check_after(app, res, seen, done=0)
     assert [r["exit_signal"] for r in doc["runs"]] == ["SIGKILL"], doc["runs"]
     assert doc["runs"][0]["cancelled"]
+
+
+def test_sigterm_during_an_xsched_trial_stops_the_workloads_and_the_xserver_it_started(tmp_path):
+    """A priority experiment from the Priority tab's form (its defaults: calibration, then
+    standalone / native / XSched with a global scheduler): SIGTERM while the XSched trial runs
+    with the xserver the runner started. Nothing may survive, xserver included."""
+    from test_priority import XSERVER, free_port
+
+    from doubles.xsched_double import build_double_install
+
+    lib = build_double_install(tmp_path / "xs", "cuda")
+    xserver = lib.parent / "bin" / "xserver"  # the stand-in xserver (recorded answers), NOT XSched's
+    xserver.parent.mkdir(exist_ok=True)
+    xserver.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv = [{XSERVER!r}, *sys.argv[1:]]\n"
+                       f"runpy.run_path({XSERVER!r}, run_name='__main__')\n")
+    xserver.chmod(0o755)
+    wrapper = tmp_path / "fakepy"
+    standin = str(test_cli_overhead.STANDIN)
+    wrapper.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv = [{standin!r}, *sys.argv[1:]]\n"
+                       f"runpy.run_path({standin!r}, run_name='__main__')\n")
+    wrapper.chmod(0o755)
+    res = tmp_path / "r"
+    argv = [sys.executable, "-m", "xsched_tui", "app", "--tab", "priority", "--python", str(wrapper),
+            "--results", str(res), "--xserver", f"127.0.0.1:{free_port()}", *double_args(lib)]
+    app = PtyApp(argv, {**BASE_ENV, "TERM": "xterm-256color", "STANDIN_MEASURE_S": "2",
+                        "STANDIN_METRIC": "latency_ms"}, cwd=str(ROOT))
+    seen: set[int] = set()
+    try:
+        app.wait_text("Priority", timeout=60)
+        # form fields: 0 fg, 1 bg, 2 rate, 3 requests, 4 configs, 5 scheduler, 6 repeats
+        _accept_form(app, "New priority experiment", {4: "xsched", 6: "1"})
+
+        def xsched_trial() -> bool:
+            now = descendants(app.pid)
+            seen.update(now)
+            cmds = []
+            for p in now:
+                try:
+                    with open(f"/proc/{p}/cmdline", "rb") as f:
+                        cmds.append(f.read())
+                except OSError:
+                    continue
+            return any(b"/bin/xserver\x00" in c for c in cmds) and _workload_running(now)
+        app.wait_for(xsched_trial, timeout=120, what="the XSched trial with its xserver")
+        os.kill(app.pid, signal.SIGTERM)
+        rc = app.wait(timeout=30)
+    finally:
+        app.close()
+    assert rc == 128 + signal.SIGTERM
+    _check_after(app, res, seen, done=1)
