@@ -794,3 +794,32 @@ def test_live_tail_records_equal_the_eager_parser(tmp_path, hub_factory, samples
     assert sum(type(r) is _LazyRecord for r in got) > 2000  # delivered unparsed...
     assert [r.to_json() for r in got] == [r.to_json() for r in want]  # ...and equal once read
     assert got == want
+
+
+def test_quiet_sources_are_read_first_and_busy_ones_round_robin(hub_factory):
+    """Under overload a tick stops at its work deadline: quiet sources (the process the user
+    watches while others flood) lead every tick so their lines arrive within one; the busy ones
+    take turns from a rotating start."""
+    from xsched_tui.core.logsources import LIGHT_LINES
+
+    hub, _ = hub_factory()
+    infos = [hub.add_stream(f"s{i}") for i in range(5)]
+    srcs = [hub._sources[i.id] for i in infos]
+    now = 1000.5
+    busy = {0, 2, 3}
+    for i, s in enumerate(srcs):
+        s.rate.clear()
+        if i in busy:
+            s.rate.extend([[998, 10_000], [999, LIGHT_LINES], [1000, 1]])  # 998 is too old to count
+        elif i == 4:
+            s.rate.extend([[999, LIGHT_LINES // 2], [1000, LIGHT_LINES // 2]])  # at the limit: light
+    hub._rr = 0
+    order, n_light, k = hub._read_order(srcs, now)
+    assert [srcs.index(s) for s in order] == [1, 4, 0, 2, 3] and n_light == 2 and k == 0
+    order, _, k = hub._read_order(srcs, now)
+    assert [srcs.index(s) for s in order] == [1, 4, 2, 3, 0] and k == 1
+    hub._rr = 2  # a tick that stopped at its deadline before the third busy one
+    assert [srcs.index(s) for s in hub._read_order(srcs, now)[0]] == [1, 4, 3, 0, 2]
+    for s in srcs:
+        s.rate.clear()
+    assert hub._read_order(srcs, now)[1] == 5  # all quiet: file order

@@ -108,6 +108,7 @@ STREAM_BUDGET = 5_000  # lines taken from one stream's inbox per tick
 LAG_SKIP_TOTAL = 8 * 1024 * 1024  # unread bytes (split over the busy files) before skipping ahead
 LAG_SKIP_MIN = 128 * 1024  # ...but at least this much per file
 TICK_WORK = 0.6  # share of `interval` one tick may spend reading and parsing before delivering
+LIGHT_LINES = 500  # lines in this and the previous second: at most this, a source is read first
 PARTIAL_GRACE = 0.5  # s: a held partial line is emitted after the file was quiet this long
 HOT_SECONDS = 2.0  # s: a file that produced data this recently is read every tick
 RATE_WINDOW = 5  # s: lines_per_s is measured over this window
@@ -1254,12 +1255,11 @@ class LogHub:
                 srcs = list(self._sources.values())
         self._last_tick = now
         hot_before = now - HOT_SECONDS
-        # Round-robin start and a work deadline: under overload every file still gets its turn
-        # and batches still leave at ~1/interval; what was not reached is read next tick.
-        k = self._rr % len(srcs) if srcs else 0
-        if k:
-            srcs = srcs[k:] + srcs[:k]
-        self._rr = k + 1  # all reached: the next tick starts one further
+        # Light sources first, then the heavy ones from a round-robin start, and a work deadline:
+        # under overload a quiet process's lines still arrive within a tick (write->screen
+        # latency), every busy file still gets its turn, and batches still leave at ~1/interval;
+        # what was not reached is read next tick.
+        srcs, n_light, k = self._read_order(srcs, now)
         work_until = now + TICK_WORK * self.interval
         busy = sum(1 for s in srcs if s.last_data > hot_before) or 1
         lag_limit = max(LAG_SKIP_MIN, LAG_SKIP_TOTAL // busy)
@@ -1270,7 +1270,8 @@ class LogHub:
             sid = s.info.id
             t = s.tailer
             if i and time.monotonic() > work_until:
-                self._rr = k + i  # the next tick starts with the first file not reached
+                # the next tick starts with the first heavy file not reached
+                self._rr = k + max(0, i - n_light)
                 again.extend(x.info.id for x in srcs[i:] if x.info.id in dirty or (
                     x.tailer is not None and x.last_data > hot_before))
                 break
@@ -1300,6 +1301,26 @@ class LogHub:
                     self._changed = True
                 self._stats_due = now + 1.0
         self._deliver(now)
+
+    def _read_order(self, srcs: list[_Src], now: float) -> tuple[list[_Src], int, int]:
+        """(sources in reading order, how many light ones lead, round-robin start of the heavy
+        ones). Light: at most LIGHT_LINES lines in this and the previous second (quiet or idle
+        sources, new ones), in their own order; heavy: the rest, rotated by ``_rr``."""
+        sec = int(now) - 1
+        light: list[_Src] = []
+        heavy: list[_Src] = []
+        for s in srcs:
+            recent = 0
+            for t, c in reversed(s.rate):
+                if t < sec:
+                    break
+                recent += c
+            (light if recent <= LIGHT_LINES else heavy).append(s)
+        k = self._rr % len(heavy) if heavy else 0
+        if k:
+            heavy = heavy[k:] + heavy[:k]
+        self._rr = k + 1  # all reached: the next tick starts one further
+        return light + heavy, len(light), k
 
     def _parser(self, s: _Src, mtime: float | None) -> LogParser:
         if s.parser is None:
