@@ -181,7 +181,8 @@ def to_ndjson_obj(entry_or_record: Any, source_info: Any = None) -> dict[str, An
         "path": path,
         "lineno": lineno,
         "time": None if ts is None else _iso_local(ts),
-        "tod": None if tod is None else _tod_text(tod),
+        # (a garbage stamp such as 99:99:99 gives more than a day: not a time of day)
+        "tod": None if tod is None or not 0 <= tod < 86_400_000_000 else _tod_text(tod),
     }
     rj = rec.to_json()
     for k in _RECORD_KEYS:
@@ -201,13 +202,36 @@ def record_to_ndjson(entry_or_record: Any, source_info: Any = None) -> str:
     back to ``\\u`` escapes, so the output can always be written.
     """
     obj = to_ndjson_obj(entry_or_record, source_info)
-    s = _ENCODE(obj)
+    s = _encode(_ENCODE, obj)
     if not s.isascii():
         try:
             s.encode("utf-8")
         except UnicodeEncodeError:
-            s = _ENCODE_ASCII(obj)
+            s = _encode(_ENCODE_ASCII, obj)
     return s
+
+
+_HUGE_INT = 10**4000  # str() refuses ints of more than 4300 digits (sys.int_max_str_digits)
+
+
+def _encode(enc: Any, obj: Any) -> str:
+    """``enc(obj)``, also when a garbage line gave an integer too long for str() (a 4000-digit
+    XQueue handle): such a number is written as null (no reader could take it as 64-bit anyway;
+    ``text`` still has the line)."""
+    try:
+        return enc(obj)
+    except ValueError:
+        return enc(_drop_huge_ints(obj))
+
+
+def _drop_huge_ints(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= _HUGE_INT:
+        return None
+    if isinstance(v, dict):
+        return {k: _drop_huge_ints(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_drop_huge_ints(x) for x in v]
+    return v
 
 
 # -- paths ------------------------------------------------------------------------------------
