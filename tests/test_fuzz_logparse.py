@@ -150,6 +150,11 @@ def test_mutated_streams_through_the_stateful_parser(items: list) -> None:
     assert all(not r.message.startswith("(parse error") for r in got)
     again = parse_lines(lines, base_date=DAY)
     assert all(not r.message.startswith("(parse error") for r in again)
+    # the live tail's lazy parser: fields are computed when first read
+    lazy = LogParser(base_date=DAY, lazy=True)
+    for r in lazy.feed_many(lines) + lazy.flush():
+        assert not r.message.startswith("(parse error"), r
+        _ndjson_ok(r)
 
 
 def test_huge_thread_id_and_stamp() -> None:
