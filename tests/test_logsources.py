@@ -823,3 +823,53 @@ def test_quiet_sources_are_read_first_and_busy_ones_round_robin(hub_factory):
     for s in srcs:
         s.rate.clear()
     assert hub._read_order(srcs, now)[1] == 5  # all quiet: file order
+
+
+def test_headline_cache_gives_the_same_book(samples, monkeypatch):
+    """LogHub._headline remembers each source's headline texts: the book, the delivered
+    headlines and each source's last event equal those of headline_for on every record, over
+    every sample log (loader errors, tracebacks, xserver logs whose source info changes as the
+    content reveals the role) and repeated warnings, in small and large runs."""
+    import dataclasses
+
+    from xsched_tui.core.headlines import Headline
+    from xsched_tui.core.logparse import LogParser
+
+    assert [f.name for f in dataclasses.fields(Headline)] == [  # built field by field in the hub
+        "timestamp", "source_id", "pid", "severity", "text", "count", "first_timestamp"]
+    logs = sorted([*samples.rglob("*.stderr.log"), *samples.rglob("*.raw.log")])
+    streams = [LogParser(lazy=True).feed_many(p.read_bytes().splitlines()) for p in logs]
+    warn = ("fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 "
+            "@ /opt/xsched/preempt/src/xqueue/xqueue.cpp:136")
+    streams.append(LogParser(lazy=True).feed_many(
+        [xline(7, warn if k % 3 else f"cuda error {700 + k % 2}: boom", "WARN" if k % 3 else "ERRO",
+               f"01:00:{k // 100:02d}.{k % 100:06d}") for k in range(600)]))
+    # Texts that differ only outside any event (tracebacks, loader lines), and a pid-less source
+    # whose pid the content reveals between two equal warnings (its headline text changes).
+    tb = ["Traceback (most recent call last):", '  File "a.py", line 1, in <module>']
+    streams.append(LogParser(lazy=True).feed_many(
+        [*tb, "ValueError: one", *tb, "KeyError: two", "x: symbol lookup error: libx.so: undefined "
+         "symbol: a", "x: symbol lookup error: libx.so: undefined symbol: b",
+         xline(41, "odd", "WARN"), xline(41, "using local scheduler with policy HPF"),
+         xline(41, "odd", "WARN"), xline(41, "done")]))
+
+    def run(plain: bool):
+        hub = LogHub(None)
+        hub.stop()  # no worker: it would clear the undelivered headlines (no consumer)
+        if plain:
+            monkeypatch.setattr(hub, "_headline", lambda s, r, ev: headline_for(r, s.info))
+        infos = [hub.add_stream(f"s{i}", pid=None if i % 2 or i == len(streams) - 1 else 3000 + i)
+                 for i in range(len(streams))]
+        delivered = []
+        for step in (1, 7, 500):
+            for i, recs in enumerate(streams):
+                s = hub._sources[infos[i].id]
+                for k in range(0, len(recs), step):
+                    hub._accept(s, recs[k:k + step], 1.0)
+            delivered.append(sorted(hub._new_headlines.items()))
+            hub._new_headlines.clear()
+        state = [(s.info, s.last_event) for s in hub._sources.values()]
+        assert sum(map(len, delivered)) > 20
+        return hub._book.all(), delivered, state
+
+    assert run(False) == run(True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xsched_tui.core.logparse import (
@@ -224,9 +224,9 @@ class HeadlineBook:
     def add(self, h: Headline) -> Headline:
         """Record ``h``; returns the stored headline (with its count so far)."""
         old = self._items.get(h.key)
-        if old is not None:
-            h = replace(old, timestamp=h.timestamp if h.timestamp is not None else old.timestamp,
-                        count=old.count + h.count)
+        if old is not None:  # (dataclasses.replace, without its per-call introspection)
+            h = Headline(h.timestamp if h.timestamp is not None else old.timestamp, old.source_id,
+                         old.pid, old.severity, old.text, old.count + h.count, old.first_timestamp)
         self._items[h.key] = h
         if len(self._items) > self.limit:
             self._items.popitem(last=False)

@@ -620,6 +620,8 @@ _tuple_new = tuple.__new__
 _get_level = attrgetter("level")
 _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
+_XSCHED = Kind.XSCHED
+_MISS = object()
 
 
 def _norm_path(path: str) -> str:
@@ -655,6 +657,8 @@ class _Src:
         self.fed_since_flush = False
         self.skipped_lines = 0  # lines given up because the writer was faster than parsing
         self.lag_noticed = False
+        self.hl_info: SourceInfo | None = None  # the info hl_cache's texts were made for
+        self.hl_cache: dict[tuple, tuple[str, str] | None] = {}  # LogHub._headline
 
 
 class _Dir:
@@ -1486,17 +1490,47 @@ class LogHub:
                 ev = r.event
                 if ev is not None and (not s.pid_final or s.info.role is None):
                     self._attribute(s, r, ev)
-                d = describe_event(ev)
-                if d is not None:
-                    s.last_event = d
                 if (type(ev) in HEADLINE_EVENT_TYPES or r.level is _ERRO or r.level is _WARN
                         or r.kind in _HL_KINDS):
-                    h = headline_for(r, s.info)
+                    h = self._headline(s, r, ev)
                     if h is not None:
                         found.append(h)
+            for r in reversed(interesting):  # the source's last event: the latest one described
+                d = describe_event(r.event)
+                if d is not None:
+                    s.last_event = d
+                    break
             if found:
                 self._add_headlines(found)
             self._changed = True
+
+    def _headline(self, s: _Src, r: LogRecord, ev: object) -> Headline | None:
+        """headline_for(r, s.info), its severity and text remembered per source: a busy source
+        repeats the same warning thousands of times a second, and building the text (event
+        sentence, pid, normalised handles) cost most of the hub's time on those lines. The text
+        depends on the record's kind, level, event and message (or, for lines that are not
+        XSched's, its text) and on the source's info, which the cache follows."""
+        info = s.info
+        if s.hl_info is not info:
+            s.hl_info = info
+            s.hl_cache = {}
+        kind = r.kind
+        key = (kind, r.level, ev, r.message if kind is _XSCHED else r.text)
+        cache = s.hl_cache
+        try:
+            got = cache.get(key, _MISS)
+        except TypeError:  # an unhashable event field: no cache
+            return headline_for(r, info)
+        if got is _MISS:
+            h = headline_for(r, info)
+            if len(cache) >= 256:
+                cache.clear()
+            cache[key] = None if h is None else (h.severity, h.text)
+            return h
+        if got is None:
+            return None
+        ts = r.timestamp
+        return Headline(ts, info.id, info.pid, got[0], got[1], 1, ts)
 
     def _add_headlines(self, found: list[Headline]) -> None:
         """book.add() every headline in order (lock held). A warning repeated 1000 times in one
@@ -1523,8 +1557,8 @@ class LogHub:
                 new[h.key] = h
             return
         for key, (h, total, ts) in groups.items():
-            if total != h.count:
-                h = dataclasses.replace(h, timestamp=ts, count=total)
+            if total != h.count:  # (dataclasses.replace, without its per-call introspection)
+                h = Headline(ts, h.source_id, h.pid, h.severity, h.text, total, h.first_timestamp)
             h = book.add(h)
             new[key] = h
 
