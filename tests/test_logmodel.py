@@ -52,3 +52,31 @@ def test_export_streams_marked_or_all_lines(tmp_path):
     assert export_lines(m.view(), [0, 2, 10_000], p) == 2
     assert export_lines(m.view(), [], p) == len(m.view())
     assert os.path.getsize(p) > 0
+
+
+def test_per_process_lists_share_one_budget():
+    # 64 busy processes kept 20k records each (1.28M, ~700 MiB in the soak benchmark): the lists
+    # now share total_max; a new source shrinks every list, and the oldest records go first.
+    from xsched_tui.core import logmodel
+
+    b = recorded_batch()
+    from collections import Counter
+
+    sids = [sid for sid, _n in Counter(e.source_id for e in b.entries).most_common()]
+    assert len(sids) >= 3
+    m = LogModel(per_source_max=20_000, total_max=3 * logmodel.MIN_PER_SOURCE)
+    assert m.list_cap(1) == 3 * logmodel.MIN_PER_SOURCE and m.list_cap(3) == logmodel.MIN_PER_SOURCE
+    assert m.list_cap(100) == logmodel.MIN_PER_SOURCE  # the floor: a process keeps some history
+    mine = tuple(e for e in b.entries if e.source_id == sids[0])
+    many = mine * (4 * logmodel.MIN_PER_SOURCE // len(mine) + 1)
+    m.ingest(replace(b, entries=many))
+    first = m.per_source[sids[0]]
+    assert len(first) == 3 * logmodel.MIN_PER_SOURCE and first.trimmed == len(many) - len(first)
+    newest = many[-1].record
+    assert first.record(len(first) - 1) is newest
+    for sid in sids[1:3]:
+        m.ingest(replace(b, entries=tuple(e for e in b.entries if e.source_id == sid)))
+    assert len(m.per_source) == 3
+    assert all(lst.maxlen == logmodel.MIN_PER_SOURCE for lst in m.per_source.values())
+    assert len(first) == logmodel.MIN_PER_SOURCE and first.record(len(first) - 1) is newest
+    assert sum(len(x) for x in m.per_source.values()) <= m.total_max

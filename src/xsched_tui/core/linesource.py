@@ -195,6 +195,16 @@ class RecordListSource:
         self._records.clear()
         self.generation += 1
 
+    def set_maxlen(self, maxlen: int) -> None:
+        """A new bound (the model shares one budget among its sources); the oldest go first."""
+        if maxlen <= 0:
+            raise ValueError("maxlen must be positive")
+        self.maxlen = maxlen
+        over = len(self._records) - maxlen
+        if over > 0:
+            del self._records[:over]
+            self.trimmed += over
+
     def find(self, regex: re.Pattern[str], start: int, forward: bool = True) -> int | None:
         return search_records(self, regex, start, forward)
 

@@ -78,13 +78,22 @@ def compile_user_regex(pattern: str) -> re.Pattern[str]:
         return re.compile(re.escape(pattern), re.IGNORECASE)
 
 
+# Records kept over all per-process lists together. Each list may hold up to per_source_max,
+# but 64 busy processes must not keep 64 x 20k records (1.28M records, ~700 MiB measured by
+# benchmarks/bench_soak.py): the lists share this budget, none getting less than MIN_PER_SOURCE.
+TOTAL_PER_SOURCE_RECORDS = 150_000
+MIN_PER_SOURCE = 1_000
+
+
 class LogModel:
-    def __init__(self, per_source_max: int = 20_000, merged_max: int = 100_000) -> None:
+    def __init__(self, per_source_max: int = 20_000, merged_max: int = 100_000,
+                 total_max: int = TOTAL_PER_SOURCE_RECORDS) -> None:
         self.sources: dict[str, SourceInfo] = {}
         self.stats: dict[str, SourceStats] = {}
         self.labels: dict[str, str] = {}
         self.per_source: dict[str, RecordListSource] = {}
         self.per_source_max = per_source_max
+        self.total_max = total_max
         self.timeline: MergedTimeline[LogEntry] = MergedTimeline(merged_max)
         self._timeline_view = TimelineSource(self.timeline, self.labels)
         self.headlines: dict[tuple[str, str], Headline] = {}
@@ -165,8 +174,23 @@ class LogModel:
             return self._filtered
         if self.scope is None:
             return self._timeline_view
-        return self.per_source.setdefault(
-            self.scope, RecordListSource(self.labels.get(self.scope), maxlen=self.per_source_max))
+        lst = self.per_source.get(self.scope)
+        return lst if lst is not None else self._new_list(self.scope)
+
+    def list_cap(self, n_lists: int | None = None) -> int:
+        """Records each per-process list may keep when ``n_lists`` share the budget."""
+        n = max(1, len(self.per_source) if n_lists is None else n_lists)
+        return max(min(MIN_PER_SOURCE, self.per_source_max),
+                   min(self.per_source_max, self.total_max // n))
+
+    def _new_list(self, sid: str) -> RecordListSource:
+        """A new per-process list; every list's bound shrinks so that all fit the budget."""
+        cap = self.list_cap(len(self.per_source) + 1)
+        lst = self.per_source[sid] = RecordListSource(self.labels.get(sid), maxlen=cap)
+        for other in self.per_source.values():
+            if other.maxlen != cap:
+                other.set_maxlen(cap)
+        return lst
 
     def scope_source(self) -> SourceInfo | None:
         return self.sources.get(self.scope) if self.scope else None
@@ -213,8 +237,7 @@ class LogModel:
                 self._note_events(sid, recs)
             lst = self.per_source.get(sid)
             if lst is None:
-                lst = self.per_source[sid] = RecordListSource(self.labels.get(sid),
-                                                              maxlen=self.per_source_max)
+                lst = self._new_list(sid)
             lst.extend(recs)
             if sid == self.scope:
                 scoped += len(recs)
