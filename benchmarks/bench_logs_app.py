@@ -192,11 +192,13 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
             say(f"app pid {app.pid}{' gc.set_threshold' + str(gct) if gct else ''}: first frame, "
                 f"checks done after {waited:.1f} s; Logs tab at column {pos[0]}, row {pos[1]}")
             threads0 = thread_cpu(app.pid)
-            cpu, bps, whole = sample(app, a.idle)
-            out["idle"] = {"cpu": summarize(cpu), "bps": summarize(bps), "whole": whole}
-            say(f"(a) idle, Logs tab, {a.files + 1} files: CPU {summarize(cpu).fmt('% of a core')}; "
-                f"whole window {whole:.2f} %  budget <= 0.5 %; tty {sum(bps) / len(bps):.0f} B/s")
-            say(f"    by thread (schedstat): {thread_split(app.pid, threads0, a.idle)}")
+            if a.idle >= 1:  # --idle 0 skips the idle phase
+                cpu, bps, whole = sample(app, a.idle)
+                out["idle"] = {"cpu": summarize(cpu), "bps": summarize(bps), "whole": whole}
+                say(f"(a) idle, Logs tab, {a.files + 1} files: CPU "
+                    f"{summarize(cpu).fmt('% of a core')}; whole window {whole:.2f} %  budget "
+                    f"<= 0.5 %; tty {sum(bps) / len(bps):.0f} B/s")
+                say(f"    by thread (schedstat): {thread_split(app.pid, threads0, a.idle)}")
             mark0 = 0
             for k, rate in enumerate(rates):
                 if a.profile and k == 0:

@@ -448,6 +448,8 @@ def sample(app: Pty, seconds: float) -> tuple[list[float], list[float], float]:
         cpu.append(max(0.0, 100.0 * (c1 - c0) / (t1 - t0)))  # < 0 only when a thread exited
         bps.append((b1 - b0) / (t1 - t0))
         t0, c0, b0 = t1, c1, b1
+    if t0 <= start:  # a window under one second (--idle 0): no sample, no figure
+        return cpu, bps, float("nan")
     return cpu, bps, 100.0 * (app.cpu() - c_first) / (t0 - start)
 
 
