@@ -1594,23 +1594,24 @@ class LogParser:
                     h3 = _head(head)
                 level, tid, tod = h3
                 tod += int(frac) if len(frac) == 6 else int((frac + "00000")[:6])
+                # the timestamp first: both the lazy and the full record need it
+                if last is not None and regular and last - half <= tod <= last + half:
+                    if tod > last:
+                        last = tod
+                    ts = cur_mid + tod / 1e6
+                else:
+                    self._last_tod = last
+                    synced = True
+                    ts = self._stamp(tod)
+                    last = self._last_tod
+                    regular = self._regular
+                    cur_mid = self._cur_mid
+                    synced = False
                 li = m.lastindex
                 if (li == 10 and lazy and (level is info or level is debg)
                         and dispatch_get(word) is None):
                     # An INFO/DEBG message this parser does not model: its event can only be
                     # Other. Message, suffix and event are computed when first read (_LazyRecord).
-                    if last is not None and regular and last - half <= tod <= last + half:
-                        if tod > last:
-                            last = tod
-                        ts = cur_mid + tod / 1e6
-                    else:
-                        self._last_tod = last
-                        synced = True
-                        ts = self._stamp(tod)
-                        last = self._last_tod
-                        regular = self._regular
-                        cur_mid = self._cur_mid
-                        synced = False
                     r = onew(mut)
                     r.kind = xkind
                     r.text = s
@@ -1655,18 +1656,6 @@ class LogParser:
                     event = new_destroyed(int(xq, 16), int(pid))
                 else:
                     event = new_util(int(upid), int(util))
-                if last is not None and regular and last - half <= tod <= last + half:
-                    if tod > last:
-                        last = tod
-                    ts = cur_mid + tod / 1e6
-                else:
-                    self._last_tod = last
-                    synced = True
-                    ts = self._stamp(tod)
-                    last = self._last_tod
-                    regular = self._regular
-                    cur_mid = self._cur_mid
-                    synced = False
                 r = onew(mut)
                 r.kind = xkind
                 r.text = s
