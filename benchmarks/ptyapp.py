@@ -220,10 +220,12 @@ class Pty:
     """A program in a 120x40 pty, its output drained by a thread: bytes counted, markers timed."""
 
     def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, inherit_env: bool = True) -> None:
         pid, fd = pty.fork()
         if pid == 0:  # child: the program, in a 120x40 terminal
             try:
+                if not inherit_env:  # ``env`` is the whole environment (tests strip XSched's)
+                    os.environ.clear()
                 os.environ.update({"COLUMNS": str(COLS), "LINES": str(ROWS), "TERM": "xterm-256color"})
                 os.environ.update(env or {})
                 if cwd:
@@ -252,7 +254,7 @@ class Pty:
                 if not r:
                     continue
                 chunk = os.read(self.fd, 1 << 16)
-            except OSError:
+            except (OSError, ValueError):  # closed (the program exited, or a hang-up: fd -1)
                 break
             if not chunk:
                 break

@@ -1,65 +1,32 @@
-"""A real program in a real pseudo-terminal, as over SSH: the test reads what it draws, types
-keys, sends signals, and can hang up the terminal (close the master side, as sshd does when
-the connection drops: the kernel then sends SIGHUP to the session)."""
+"""A real program in a real pseudo-terminal, as over SSH: the benchmarks' ``Pty`` (same fork,
+window size and output drain) with what the lifecycle tests need besides: type keys, wait for
+text or fail when the program exits, hang up the terminal (close the master side, as sshd does
+when the connection drops: the kernel then sends SIGHUP to the session), collect the exit
+status, read the terminal's mode."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import pty
-import re
-import select
-import struct
 import termios
-import threading
 import time
 from collections.abc import Callable
 
-_ESC = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])")
+from benchmarks.ptyapp import _ESC, Pty
 
 
-class PtyApp:
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None,
-                 cols: int = 120, rows: int = 40) -> None:
-        pid, fd = pty.fork()  # the child is a session leader with the pty as its terminal
-        if pid == 0:  # child
-            try:
-                if cwd:
-                    os.chdir(cwd)
-                os.execvpe(argv[0], argv, env)
-            finally:
-                os._exit(127)
-        self.pid, self.fd = pid, fd
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.out = bytearray()
+class PtyApp(Pty):
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None) -> None:
+        super().__init__(argv, env, cwd, inherit_env=False)
         self.status: int | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        while not self._stop.is_set():
-            try:
-                r, _, _ = select.select([self.fd], [], [], 0.05)
-                if r:
-                    data = os.read(self.fd, 65536)
-                    if not data:
-                        return
-                    with self._lock:
-                        self.out += data
-            except OSError:  # EIO: the program closed its side (it exited)
-                return
 
     # -- looking ----------------------------------------------------------------------------
-    def text(self) -> str:
-        with self._lock:
-            return _ESC.sub(b"", bytes(self.out)).decode("utf-8", "replace")
+    def output(self) -> bytes:
+        with self.lock:
+            return bytes(self.raw)
 
-    def raw(self) -> bytes:
-        with self._lock:
-            return bytes(self.out)
+    def text(self) -> str:
+        return _ESC.sub(b"", self.output()).decode("utf-8", "replace")
 
     def wait_for(self, cond: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
@@ -72,20 +39,19 @@ class PtyApp:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}:\n{self.text()[-3000:]}")
 
-    def wait_text(self, needle: str, timeout: float = 30.0) -> None:
+    def wait_text(self, needle: str, timeout: float = 30.0) -> None:  # type: ignore[override]
         self.wait_for(lambda: needle in self.text(), timeout, repr(needle))
 
     # -- acting -----------------------------------------------------------------------------
     def type(self, keys: str | bytes) -> None:
-        os.write(self.fd, keys.encode() if isinstance(keys, str) else keys)
+        self.send(keys.encode() if isinstance(keys, str) else keys)
 
     def hang_up(self) -> None:
         """Close the terminal's master side, as a dropped SSH connection does."""
-        self._stop.set()
-        self._reader.join(timeout=2)
+        fd, self.fd = self.fd, -1  # the drain thread stops on the bad fd
+        self._thread.join(timeout=2)
         with contextlib.suppress(OSError):
-            os.close(self.fd)
-        self.fd = -1
+            os.close(fd)
 
     def poll(self) -> int | None:
         if self.status is None:
@@ -100,7 +66,7 @@ class PtyApp:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the app did not exit within {timeout} s:\n{self.text()[-3000:]}")
             time.sleep(0.05)
-        self._reader.join(timeout=2)
+        self._thread.join(timeout=2)
         return self.status  # type: ignore[return-value]
 
     def termios_flags(self) -> int:
@@ -113,11 +79,10 @@ class PtyApp:
                 os.kill(self.pid, 9)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
-        self._stop.set()
         if self.fd >= 0:
+            fd, self.fd = self.fd, -1
             with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
+                os.close(fd)
 
 
 def descendants(pid: int) -> set[int]:

@@ -138,7 +138,7 @@ def test_stopping_the_app_mid_experiment_leaves_no_child_and_keeps_the_result(
         stop, want = STOPS[how]
         stop(app)
         rc = app.wait(timeout=30)
-        tail = app.raw()[-4000:]
+        tail = app.output()[-4000:]
         flags = app.termios_flags()
     finally:
         app.close()

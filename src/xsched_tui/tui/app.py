@@ -94,6 +94,7 @@ class XSchedApp(App[int]):
         # core.lifecycle.ShutdownWatchdog: when given (the real app, not Pilot tests), SIGTERM,
         # SIGHUP and SIGINT end the app in order, bounded by it.
         self.watchdog = watchdog
+        self._shutting_down = False
         self.config = config
         self.specs = order(specs if specs is not None else registry())
         self.hostname = hostname or socket.gethostname()
@@ -716,7 +717,7 @@ class XSchedApp(App[int]):
 
         if self.watchdog is not None and not self.watchdog.arm(code, what):
             return  # forced: the process is gone
-        if getattr(self, "_shutting_down", False):
+        if self._shutting_down:
             return
         self._shutting_down = True
         self._stop_polls.set()
