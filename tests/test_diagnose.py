@@ -263,9 +263,9 @@ def _facts_of(scenario: str) -> LogFacts:
 
 
 def _log_only(pid: int):
-    from xsched_tui.tui.panes.procs import log_only_record
+    from xsched_tui.core.procrecords import log_only_record
 
-    rec = log_only_record(pid, None)
+    rec = log_only_record(pid, ())
     assert rec.origin == LOG_ONLY
     return rec
 

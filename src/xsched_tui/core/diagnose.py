@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xsched_tui.core import xenv
 from xsched_tui.core.checks.base import Status
 from xsched_tui.core.platforms import PLATFORMS
+from xsched_tui.core.procrecords import LOG_ONLY
 
 if TYPE_CHECKING:  # records only; importing them here would tie this module to their modules
     from xsched_tui.core.logfacts import ProcLogFacts
@@ -53,7 +54,6 @@ class Diagnosis:
 
 
 _SCHED_NAMES = {"app": "app-managed", "local": "local", "global": "global"}
-LOG_ONLY = "log"  # ProcRecord.origin of a process known only from logs (a replay, an ended run)
 
 
 def _effective(verdict: xenv.SchedulerVerdict | None, logs: ProcLogFacts | None) -> str | None:

@@ -36,11 +36,11 @@ from xsched_tui import __version__
 from xsched_tui.core import xenv
 from xsched_tui.core.atomic import write_text_atomic
 from xsched_tui.core.config import Config, is_xsched_env_name
-from xsched_tui.core.diagnose import LOG_ONLY, diagnose
+from xsched_tui.core.diagnose import diagnose
 from xsched_tui.core.logfacts import LogFacts, ProcLogFacts
 from xsched_tui.core.logparse import LogParser
 from xsched_tui.core.logsources import LogEntry, SourceInfo
-from xsched_tui.core.procrecords import LibFile, ProcRecord
+from xsched_tui.core.procrecords import LibFile, ProcRecord, log_only_record
 from xsched_tui.core.runner import Child, ExitStatus, StartError, signal_name
 from xsched_tui.core.xserverproc import ManagedXServer, XServerLaunch
 
@@ -512,18 +512,6 @@ def log_facts_of(lines: Sequence[str], pid: int | None, label: str = "run", *,
     return facts.for_pid(pid)
 
 
-def _log_only_record(pid: int, argv: Sequence[str], status: ExitStatus | None) -> ProcRecord:
-    sig = status.signal if status else None
-    return ProcRecord(
-        pid=pid, ppid=None, name=os.path.basename(argv[0]) if argv else "?", cmdline=tuple(argv),
-        user=None, origin=LOG_ONLY, depth=0, state="exited", cpu_percent=None, rss=None,
-        threads=None, started=None, age_s=None, exited=True,
-        exit_code=status.returncode if status and status.returncode is not None and sig is None else None,
-        exit_signal=signal_name(sig) if sig else None, xsched=None, gpu=None, fork_gpu_child=False,
-        error=None,
-    )
-
-
 def judge(
     mode: Mode,
     spec: ExperimentSpec,
@@ -568,7 +556,13 @@ def judge(
     if mode.xsched and pid is not None:
         loader = [p for p in problems if "cannot be preloaded" in p or "cannot open shared" in p
                   or "symbol lookup" in p or ("version" in p and "not found" in p)]
-        rec = snapshot if snapshot is not None else _log_only_record(pid, argv, status)
+        if snapshot is not None:
+            rec = snapshot
+        else:
+            sig = status.signal if status else None
+            code = status.returncode if status and sig is None else None
+            rec = log_only_record(pid, argv, exited=True, exit_code=code,
+                                  exit_signal=signal_name(sig) if sig else None)
         d = diagnose(rec, logs, xq)
         diag_text, scheduling = d.verdict, d.scheduling
         if loader:

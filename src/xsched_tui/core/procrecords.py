@@ -6,13 +6,15 @@ is the ``xsched-tui ps --json`` shape, described by docs/ps.schema.json.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xsched_tui.core.gpuproc import GpuUse
 
 ORIGINS = ("started", "discovered", "child", "xserver", "pinned")
+LOG_ONLY = "log"  # ProcRecord.origin of a process known only from logs (a replay, an ended run)
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,15 @@ def snapshot_to_json(snap: ProcSnapshot) -> dict[str, Any]:
         "refresh_ms": snap.refresh_ms,
         "procs": [record_to_json(p) for p in snap.procs],
     }
+
+
+def log_only_record(pid: int, argv: Sequence[str], *, exited: bool = False, exit_code: int | None = None,
+                    exit_signal: str | None = None, label: str | None = None) -> ProcRecord:
+    """A record for a process known only from its logs (a replay, a run that ended before the
+    collector saw it): what the diagnosis and the Processes tab need, every /proc fact unknown."""
+    name = os.path.basename(argv[0]) if argv and argv[0] else "?"
+    return ProcRecord(
+        pid=pid, ppid=None, name=name, cmdline=tuple(argv), user=None, origin=LOG_ONLY, depth=0,
+        state="exited" if exited else "logs only", cpu_percent=None, rss=None, threads=None,
+        started=None, age_s=None, exited=exited, exit_code=exit_code, exit_signal=exit_signal,
+        xsched=None, gpu=None, fork_gpu_child=False, error=None, label=label)

@@ -477,9 +477,9 @@ class XSchedApp(App[int]):
             if rec is not None and rec.xsched is not None:
                 diags[p] = diagnose(rec, logs.get(p), self.xq_view)
             elif rec is not None and p in logs:
-                from xsched_tui.core.experiment import _log_only_record
+                from xsched_tui.core.procrecords import log_only_record
 
-                diags[p] = diagnose(_log_only_record(p, rec.cmdline, None), logs[p], self.xq_view)
+                diags[p] = diagnose(log_only_record(p, rec.cmdline), logs[p], self.xq_view)
         pane.refresh_view(diags, logs)
 
     @on(SignalRequested)

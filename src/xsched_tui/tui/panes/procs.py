@@ -23,7 +23,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from xsched_tui.core.checks.base import Status
-from xsched_tui.core.diagnose import LOG_ONLY, Diagnosis, diagnose
+from xsched_tui.core.diagnose import Diagnosis, diagnose
+from xsched_tui.core.procrecords import LOG_ONLY, log_only_record
 from xsched_tui.tui.messages import ShowLogsRequested, SignalRequested
 from xsched_tui.tui.widgets.livetable import LiveTable
 
@@ -69,17 +70,6 @@ def human_age(s: float | None) -> str:
     if s < 7200:
         return f"{s // 60}m"
     return f"{s // 3600}h{(s % 3600) // 60:02d}"
-
-
-def log_only_record(pid: int, cmdline: str | None, label: str | None = None):
-    """A row for a process known only from logs (a replay, or one that ended before it was seen)."""
-    from xsched_tui.core.procrecords import ProcRecord
-
-    return ProcRecord(pid=pid, ppid=None, name=(cmdline or "").split(" ", 1)[0] or "?", label=label,
-                      cmdline=tuple((cmdline or "").split()), user=None, origin=LOG_ONLY, depth=0,
-                      state="logs only", cpu_percent=None, rss=None, threads=None, started=None,
-                      age_s=None, exited=False, exit_code=None, exit_signal=None, xsched=None,
-                      gpu=None, fork_gpu_child=False, error=None)
 
 
 def _sched_cell(p, logs) -> Text:
@@ -260,8 +250,8 @@ class ProcessesPane(Vertical):
         xq_cmd = {pq.pid: pq.cmdline for pq in self.xq.processes} if self.xq is not None else {}
         for pid, lf in sorted(self.logs.items()):
             if pid not in seen:  # known from its logs or xserver only
-                recs.append(log_only_record(pid, getattr(lf, "cmdline", None) or xq_cmd.get(pid),
-                                            self.labels.get(pid)))
+                cmdline = getattr(lf, "cmdline", None) or xq_cmd.get(pid) or ""
+                recs.append(log_only_record(pid, cmdline.split(), label=self.labels.get(pid)))
                 seen.add(pid)
         return recs
 
