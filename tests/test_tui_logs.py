@@ -227,3 +227,32 @@ async def test_a_batch_that_lands_during_shutdown_is_ignored_but_not_while_runni
             await app._on_message(LogBatchArrived(recorded_batch()))  # no error
         finally:
             app._running = True
+
+
+async def test_a_new_headline_is_drawn_at_once_a_repeat_with_the_sources_paint(tmp_path):
+    from xsched_tui.core.headlines import Headline
+    from xsched_tui.core.logsources import LogBatch, SourceInfo
+
+    info = SourceInfo("s1", "worker.log", "file", None, 884, "name")
+
+    def batch(*heads: Headline) -> LogBatch:
+        return LogBatch((), (), (info,), heads, (), 0)
+
+    def strip() -> str:
+        return str(app.query_one("#headlines", Static).render())
+
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(LogsPane)
+        warn = Headline(1.0, "s1", 884, "warning", "pid 884: fell back to level 1", 1, 1.0)
+        pane.ingest(batch(warn))
+        assert "fell back to level 1" in strip() and "(x" not in strip()  # new: drawn at once
+        pane.ingest(batch(replace(warn, count=7, timestamp=2.0)))
+        assert "(x7)" not in strip()  # a repeat waits for the sources' paint...
+        assert pane._headlines_dirty
+        pane._flush_sources()
+        assert "(x7)" in strip()  # ...which draws it
+        err = Headline(3.0, "s1", 884, "error", "pid 884: SIGSEGV", 1, 3.0)
+        pane.ingest(batch(err))
+        assert "SIGSEGV" in strip()  # another new one: at once again
