@@ -25,7 +25,7 @@ class SelfCost:
     refresh_ms: float | None  # the last process refresh (collector), when known
     poll_ms: float | None  # the last xserver poll, when known
 
-    def text(self, interval_s: float, skipped_lines: int = 0) -> str:
+    def text(self, interval_s: float, skipped_lines: int = 0, gc_text: str | None = None) -> str:
         bits = [f"self {self.cpu_percent:.1f}% CPU" if self.cpu_percent is not None else "self ? CPU"]
         if self.rss_bytes is not None:
             bits.append(f"{self.rss_bytes / 2**20:.0f} MiB")
@@ -35,8 +35,14 @@ class SelfCost:
             bits.append(f"xserver {self.poll_ms:.0f} ms")
         if skipped_lines:
             bits.append(f"{skipped_lines} log lines skipped")
+        if gc_text:
+            bits.append(gc_text)
         bits.append(f"every {interval_s:g} s (< >)")
         return " · ".join(bits)
+
+
+def rss_bytes() -> int | None:
+    return _rss_and_threads()[0]
 
 
 def _rss_and_threads() -> tuple[int | None, int | None]:

@@ -23,6 +23,7 @@ from xsched_tui.core.checks import CheckContext, registry, run_checks, run_one
 from xsched_tui.core.checks.base import CheckResult, CheckSpec
 from xsched_tui.core.checks.engine import RunSummary, order
 from xsched_tui.core.config import Config
+from xsched_tui.tui import stripcycles
 from xsched_tui.tui.messages import (
     CheckFinished,
     ChecksDone,
@@ -91,6 +92,7 @@ class XSchedApp(App[int]):
         watchdog=None,
     ) -> None:
         super().__init__()
+        stripcycles.install()  # drawn lines freed by refcount, not left to the cyclic collector
         # core.lifecycle.ShutdownWatchdog: when given (the real app, not Pilot tests), SIGTERM,
         # SIGHUP and SIGINT end the app in order, bounded by it.
         self.watchdog = watchdog
@@ -304,9 +306,11 @@ class XSchedApp(App[int]):
         last = None
         import time as _time
 
-        from xsched_tui.core.selfcost import SelfMeter
+        from xsched_tui.core.gcpolicy import GcPolicy
+        from xsched_tui.core.selfcost import SelfMeter, rss_bytes
 
         meter, sampled, refresh_max = SelfMeter(), _time.monotonic(), 0.0
+        gc_policy = GcPolicy()
         while not self._stop_polls.is_set():
             snap = coll.refresh()
             key = (snap.procs, snap.notes, snap.gpu_source)
@@ -323,7 +327,10 @@ class XSchedApp(App[int]):
                 xq = self.xq_view
                 poll_ms = xq.latency_s * 1000 if xq is not None and xq.latency_s is not None \
                     else None
-                text = meter.sample(refresh_max, poll_ms).text(self.interval, self._skipped_lines)
+                cost = meter.sample(refresh_max, poll_ms)
+                # the full collections CPython's thresholds leave out (core/gcpolicy.py)
+                gc_policy.maybe_collect(cost.rss_bytes, rss_bytes)
+                text = cost.text(self.interval, self._skipped_lines, gc_policy.text())
                 sampled, refresh_max = now, 0.0
                 if text != self.self_cost_text:
                     self.self_cost_text = text
