@@ -256,3 +256,21 @@ async def test_a_new_headline_is_drawn_at_once_a_repeat_with_the_sources_paint(t
         err = Headline(3.0, "s1", 884, "error", "pid 884: SIGSEGV", 1, 3.0)
         pane.ingest(batch(err))
         assert "SIGSEGV" in strip()  # another new one: at once again
+
+
+async def test_a_skipped_count_alone_is_drawn_with_the_sources_paint(tmp_path):
+    from xsched_tui.core.logsources import LogBatch
+
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(LogsPane)
+
+        def status() -> str:
+            return str(app.query_one("#log-status", Static).render())
+
+        pane.ingest(LogBatch((), (), (), (), (), 1234))  # an overloaded hub: lines skipped only
+        assert pane.model.skipped == 1234
+        assert "1234 lines skipped" not in status() and pane._status_dirty
+        pane._flush_sources()
+        assert "1234 lines skipped" in status()

@@ -72,6 +72,7 @@ class LogsPane(Vertical):
         self._headline_rows = -1
         self._headline_keys: set[tuple[str, str]] = set()  # every headline drawn so far
         self._headlines_dirty = False
+        self._status_dirty = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="headlines")
@@ -119,7 +120,8 @@ class LogsPane(Vertical):
             self._render_status()
         # The counters and headline counts, when due within half their period, are painted in
         # the same frame as the view (each frame costs a compositor pass of its own).
-        if (self._sources_timer is not None and (self._sources_dirty or self._headlines_dirty)
+        if (self._sources_timer is not None
+                and (self._sources_dirty or self._headlines_dirty or self._status_dirty)
                 and time.monotonic() - self._sources_painted >= 0.5 / SOURCES_HZ):
             self._sources_timer.stop()
             self._flush_sources()
@@ -129,6 +131,9 @@ class LogsPane(Vertical):
         if self._headlines_dirty:
             self._headlines_dirty = False
             self._render_headlines()
+        if self._status_dirty:
+            self._status_dirty = False
+            self._render_status()
         if self._sources_dirty:
             self._sources_dirty = False
             self._sources_painted = time.monotonic()
@@ -173,9 +178,14 @@ class LogsPane(Vertical):
                 self._painted = now
                 self._paint_pending = False
                 view.lines_changed()
-        if (((res.rebuilt or res.appended) and not self._paint_pending)
-                or batch.notices or batch.skipped):
+        if (res.rebuilt or res.appended) and not self._paint_pending:
+            self._status_dirty = False
             self._render_status()  # a deferred flood's line count is shown with its paint
+        elif batch.skipped:
+            # Only the skipped count changed (an overloaded app: every batch): with the
+            # sources' paint, not a frame of its own at 10 Hz.
+            self._status_dirty = True
+            self._defer_sources()
 
     def _render_sources(self) -> None:
         t = self.query_one("#sources-table", DataTable)
