@@ -48,6 +48,7 @@ from benchmarks.stats import machine, ols_slope, slope_ci, summarize
 
 BUDGET_B_PER_REFRESH = 15_000  # PERFORMANCE.md: "<= 15 KB growth per refresh" (glances' threshold)
 _SKIPPED = re.compile(rb"(\d+) log lines skipped")
+_GC = re.compile(r"gc ≤([\d.]+) s ×(\d+)".encode())  # the self-cost item's full collections
 Say = Callable[[str], None]
 
 
@@ -128,6 +129,7 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
                     with app.lock:
                         tail = app.text_tail
                     skipped = [int(m.group(1)) for m in _SKIPPED.finditer(tail)]
+                    gcs = [(float(m.group(1)), int(m.group(2))) for m in _GC.finditer(tail)]
                 finally:
                     app.stop()
                 requests = len(srv.requests)
@@ -135,7 +137,9 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
             if writer is not None:
                 writer.kill()
             kill_all(procs)
-    return analyse(a, series, warmup, peak, skipped[-1] if skipped else 0, requests)
+    r = analyse(a, series, warmup, peak, skipped[-1] if skipped else 0, requests)
+    r["gc_pause_max_s"], r["gc_collections"] = gcs[-1] if gcs else (None, 0)
+    return r
 
 
 def analyse(a: argparse.Namespace, series: list[tuple[float, int, float, int, int]], warmup: float,
@@ -145,6 +149,10 @@ def analyse(a: argparse.Namespace, series: list[tuple[float, int, float, int, in
     refreshes = [float(s[4]) if polled else s[0] / a.interval for s in after]
     rss_b = [s[1] * 1024.0 for s in after]
     fit = slope_ci(refreshes, rss_b)
+    # the second half alone: a heap that levels off (garbage collected, freed blocks reused)
+    # shows a slope near zero there even when the whole window still has the climb to it
+    half = len(after) // 2
+    late = slope_ci(refreshes[half:], rss_b[half:]) if len(after) - half > 10 else None
     dur = series[-1][0] - series[0][0] if len(series) > 1 else 0.0
     cpu = [100 * (b[2] - p[2]) / (b[0] - p[0]) for p, b in itertools.pairwise(series)]
     out = {
@@ -155,6 +163,9 @@ def analyse(a: argparse.Namespace, series: list[tuple[float, int, float, int, in
         "nominal_refreshes": series[-1][0] / a.interval if series else 0.0,
         "n": fit.n, "slope_b_per_refresh": fit.slope, "ci_lo": fit.lo, "ci_hi": fit.hi,
         "block": fit.block,
+        "late_slope_b_per_refresh": late.slope if late else math.nan,
+        "late_ci_lo": late.lo if late else math.nan, "late_ci_hi": late.hi if late else math.nan,
+        "late_n": late.n if late else 0,
         "slope_b_per_s": ols_slope([s[0] for s in after], rss_b) if len(after) > 2 else math.nan,
         "growth_per_hour_at_1hz_mib": fit.slope * 3600 / 2**20,
         "budget_b_per_refresh": BUDGET_B_PER_REFRESH,
@@ -180,6 +191,12 @@ def report(r: dict, say: Say = print) -> None:
     say(f"  growth per refresh {r['slope_b_per_refresh']:.0f} B (95% CI {r['ci_lo']:.0f} to "
         f"{r['ci_hi']:.0f}, block bootstrap, block {r['block']} s), n={r['n']} RSS samples  "
         f"budget <= {BUDGET_B_PER_REFRESH // 1000} KB: {r['verdict']}")
+    if r.get("late_n"):
+        say(f"  second half alone {r['late_slope_b_per_refresh']:.0f} B per refresh (95% CI "
+            f"{r['late_ci_lo']:.0f} to {r['late_ci_hi']:.0f}, n={r['late_n']}): levelling off if near 0")
+    if r.get("gc_collections"):
+        say(f"  full collections by the app's GC policy: {r['gc_collections']}, longest pause "
+            f"{r['gc_pause_max_s']:.1f} s (status bar)")
     say(f"  = {r['slope_b_per_s'] / 1024:.2f} KiB/s; {r['growth_per_hour_at_1hz_mib']:.2f} MiB per hour "
         f"at 1 Hz if it went on")
     say(f"  RSS after warm-up {(r['rss_start_kib'] or 0) * kib:.1f} -> {(r['rss_end_kib'] or 0) * kib:.1f} "
