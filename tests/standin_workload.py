@@ -4,8 +4,11 @@ It speaks the workload protocol (JSON lines on stdout: start, ready, progress, r
 so the experiment runner can be tested with real subprocesses. Behaviour comes from flags or,
 for tests that go through the CLI (which passes only workload options), STANDIN_* variables:
 
-  --metric M / STANDIN_METRIC           tflops (default), iter_ms, latency_ms, req_per_s
-  --value V / STANDIN_VALUE             the base value (default 100)
+  --metric M / STANDIN_METRIC           tflops (default), iter_ms, latency_ms, req_per_s, or
+                                        by-kind (infer: latency_ms, matmul: tflops, launch: iter_ms)
+  --value V / STANDIN_VALUE             the base value (default 100); STANDIN_VALUE_<KIND> (e.g.
+                                        STANDIN_VALUE_INFER) wins for that kind, and so does
+                                        STANDIN_XSCHED_FACTOR_<KIND> over STANDIN_XSCHED_FACTOR
   --jitter J / STANDIN_JITTER           relative spread of the values (default 0.01), seeded by pid
   --xsched-factor F / STANDIN_XSCHED_FACTOR  multiply the values when XSched variables are set
   --iters N                             measured iterations (default 5)
@@ -46,9 +49,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("kind", nargs="?", default="matmul")
     p.add_argument("--metric", default=env.get("STANDIN_METRIC", "tflops"))
-    p.add_argument("--value", type=float, default=float(env.get("STANDIN_VALUE", "100")))
+    p.add_argument("--value", type=float, default=None)
     p.add_argument("--jitter", type=float, default=float(env.get("STANDIN_JITTER", "0.01")))
-    p.add_argument("--xsched-factor", type=float, default=float(env.get("STANDIN_XSCHED_FACTOR", "1")))
+    p.add_argument("--xsched-factor", type=float, default=None)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--measure-s", type=float, default=float(env.get("STANDIN_MEASURE_S", "0.3")))
     p.add_argument("--warmup-s", type=float, default=0.0)
@@ -65,6 +68,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--crash-at-exit", action="store_true",
                    default=env.get("STANDIN_CRASH_AT_EXIT") == "1")
     ns, rest = p.parse_known_args(argv)
+    kind = str(ns.kind).upper()
+    if ns.value is None:
+        ns.value = float(env.get(f"STANDIN_VALUE_{kind}", env.get("STANDIN_VALUE", "100")))
+    if ns.xsched_factor is None:
+        ns.xsched_factor = float(env.get(f"STANDIN_XSCHED_FACTOR_{kind}",
+                                         env.get("STANDIN_XSCHED_FACTOR", "1")))
+    if ns.metric == "by-kind":
+        ns.metric = {"infer": "latency_ms", "launch": "iter_ms"}.get(ns.kind, "tflops")
 
     if env.get("STANDIN_IGNORE_TERM") == "1":  # a stubborn workload: only SIGKILL stops it
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

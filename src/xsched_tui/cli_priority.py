@@ -24,24 +24,28 @@ DEFAULT_BG = "name=bg,kind=matmul,priority=0"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fg", default=DEFAULT_FG, metavar="ROLE",
+    p.add_argument("--fg", default=None, metavar="ROLE",
                    help="the latency-sensitive foreground: comma-separated key=value (name, kind, "
                    "priority, level, threshold, batch_size, utilization, p99_ms, "
                    "min_throughput_frac, deadline_ms; anything else is a workload option, e.g. "
                    f"rate=100, requests via iters=1000). Default: {DEFAULT_FG}")
-    p.add_argument("--bg", default=DEFAULT_BG, metavar="ROLE",
+    p.add_argument("--bg", default=None, metavar="ROLE",
                    help=f"the flat-out background, same syntax. Default: {DEFAULT_BG}")
     p.add_argument("--tenant", action="append", default=[], metavar="ROLE",
                    help="N tenants instead of --fg/--bg (repeatable, same syntax; Test 4: "
-                   "priorities and SLOs per tenant); periodic infer tenants end a trial")
+                   "priorities and SLOs per tenant); periodic infer tenants end a trial. Each "
+                   "tenant states its own rate/iters: --fg, --bg, --partition, --rate, "
+                   "--requests and --fraction are refused with it (exit 64)")
     p.add_argument("--partition", metavar="A/B",
                    help="bandwidth partition variant: both roles flat out for --seconds, "
-                   "utilization A and B percent under policy PUP (e.g. 75/25)")
-    p.add_argument("--rate", default="auto", metavar="HZ|auto",
-                   help="foreground requests per second; auto = --fraction of its flat-out peak, "
-                   "measured once before the plan (the paper's 20%%)")
-    p.add_argument("--fraction", type=float, default=0.2, help="for --rate auto (default 0.2)")
-    p.add_argument("--requests", type=int, default=1000, metavar="N",
+                   "utilization A and B percent under policy PUP (e.g. 75/25); --rate, "
+                   "--requests and --fraction are refused with it (exit 64)")
+    p.add_argument("--rate", default=None, metavar="HZ|auto",
+                   help="foreground requests per second; auto (default) = --fraction of its "
+                   "flat-out peak, measured once before the plan (the paper's 20%%)")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="for --rate auto (default 0.2)")
+    p.add_argument("--requests", type=int, default=None, metavar="N",
                    help="foreground requests per run (default 1000)")
     p.add_argument("--seconds", type=float, default=10.0, metavar="S",
                    help="how long a flat-out role measures when it runs alone or in a partition "
@@ -75,7 +79,21 @@ def build_spec(ns: argparse.Namespace, cfg: Config) -> Any:
     from xsched_tui.core.priospec import SchedChoice, build_priority_spec, parse_role
 
     configs = tuple(c.strip() for c in ns.configs.split(",") if c.strip())
-    if ns.requests <= 0 or ns.seconds <= 0:
+    # No flag is silently ignored: one that the chosen variant does not use is a usage error.
+    given = {f: getattr(ns, a, None) for f, a in (
+        ("--fg", "fg"), ("--bg", "bg"), ("--partition", "partition"), ("--rate", "rate"),
+        ("--requests", "requests"), ("--fraction", "fraction"))}
+    unused = ([f for f, v in given.items() if v is not None] if ns.tenant
+              else [f for f in ("--rate", "--requests", "--fraction") if given[f] is not None]
+              if ns.partition else [])
+    if unused:
+        variant = "--tenant (each tenant sets its own rate=, iters=)" if ns.tenant else \
+            "--partition (both roles run flat out for --seconds)"
+        raise ValueError(f"{', '.join(unused)} cannot be combined with {variant}")
+    requests = 1000 if ns.requests is None else ns.requests
+    rate = "auto" if ns.rate is None else ns.rate
+    fraction = 0.2 if ns.fraction is None else ns.fraction
+    if requests <= 0 or ns.seconds <= 0:
         raise ValueError("--requests and --seconds must be positive")
     policy = (ns.policy or ("PUP" if ns.partition else "HPF")).upper()
     sched = SchedChoice(ns.scheduler, policy, ns.xserver_port or cfg.xserver_port)
@@ -84,30 +102,31 @@ def build_spec(ns: argparse.Namespace, cfg: Config) -> Any:
         roles = [parse_role(t, f"t{i + 1}") for i, t in enumerate(ns.tenant)]
         primary = None
     else:
-        fg, bg = parse_role(ns.fg, "fg"), parse_role(ns.bg, "bg")
+        fg, bg = parse_role(ns.fg or DEFAULT_FG, "fg"), parse_role(ns.bg or DEFAULT_BG, "bg")
         if ns.partition:
             a, _, b = ns.partition.partition("/")
             try:
                 ua, ub = int(a), int(b)
             except ValueError:
                 raise ValueError(f"--partition {ns.partition!r}: expected A/B percentages") from None
-            fg = replace(fg, utilization=ua, options={**fg.options, "rate": 0,
+            flat = {"rate": 0} if fg.kind == "infer" else {}  # only infer has a rate
+            fg = replace(fg, utilization=ua, options={**fg.options, **flat,
                                                       "duration": ns.seconds})
             bg = replace(bg, utilization=ub, options={**bg.options, "duration": ns.seconds})
             roles, primary = [fg, bg], [fg.name, bg.name]
         else:
             opts = dict(fg.options)
-            opts.setdefault("iters", ns.requests)
-            if ns.rate == "auto":
+            opts.setdefault("iters", requests)
+            if rate == "auto":
                 if fg.kind != "infer":
                     raise ValueError("--rate auto needs an infer foreground (kind=infer)")
                 if "rate" not in opts:
                     calibrate = fg.name
             else:
                 try:
-                    opts.setdefault("rate", float(ns.rate))
+                    opts.setdefault("rate", float(rate))
                 except ValueError:
-                    raise ValueError(f"--rate must be a number or auto, got {ns.rate!r}") from None
+                    raise ValueError(f"--rate must be a number or auto, got {rate!r}") from None
             fg = replace(fg, options=opts)
             roles, primary = [fg, bg], [fg.name]
     if ns.device:
@@ -115,7 +134,7 @@ def build_spec(ns: argparse.Namespace, cfg: Config) -> Any:
                  for r in roles]
     return build_priority_spec(cfg, roles, sched=sched, configs=configs, repeats=ns.repeats,
                                primary=primary, calibrate=calibrate,
-                               calibrate_fraction=ns.fraction, timeout_s=ns.timeout,
+                               calibrate_fraction=fraction, timeout_s=ns.timeout,
                                name=ns.name, allow_unproven=ns.allow_unproven, solo_s=ns.seconds)
 
 
@@ -142,21 +161,44 @@ def summary_text(doc: dict[str, Any]) -> str:
     lines = [f"{doc.get('name')}: {doc.get('status')}, runs {c.get('done')}/{c.get('planned')} "
              f"({c.get('valid')} valid, {c.get('invalid')} invalid)"]
     for s in an.get("stats") or []:
-        bits = [f"{s['role']:<8} {s['mode']:<18} {s['valid']}/{s['runs']} valid"]
+        head = f"{s['valid']}/{s['runs']} valid"
+        if "counted" in s:  # analysis version 2
+            head += f", {s['counted']} counted"
+            if s.get("crashed_at_exit"):
+                head += f" ({s['crashed_at_exit']} crashed at exit)"
+        bits = [f"{s['role']:<8} {s['mode']:<18} {head}"]
         if s.get("p99_ms") is not None:
-            bits.append(f"p50 {s['p50_ms']:.3g} p99 {s['p99_ms']:.3g} max {s['max_ms']:.3g} ms")
+            b = f"p50 {s['p50_ms']:.3g} p99 {s['p99_ms']:.3g}"
+            ci = s.get("p99_ci")
+            if ci and None not in ci and ci[0] != ci[1]:
+                b += f" [{ci[0]:.3g}, {ci[1]:.3g}]"
+            b += f" max {s['max_ms']:.3g} ms (n={s.get('requests')} requests"
+            per = [v for v in s.get("p99_per_run") or [] if v is not None]
+            b += (f"; run p99s {min(per):.3g}-{max(per):.3g})" if len(per) > 1 else ")")
+            bits.append(b)
             r = s.get("p99_ratio")
             if r and r.get("value") is not None:
                 bits.append(f"p99 {r['value']:.2f}x standalone [{r['ci_lo']:.2f}, {r['ci_hi']:.2f}]")
         elif s.get("throughput_median") is not None:
-            bits.append(f"{s['throughput_median']:.4g} {s.get('throughput_unit') or ''}")
+            vals = [v for v in s.get("throughput") or [] if v is not None]
+            b = f"{s['throughput_median']:.4g} {s.get('throughput_unit') or ''}".rstrip()
+            ci = s.get("throughput_ci")
+            if ci and None not in ci and ci[0] != ci[1]:
+                b += f" [{ci[0]:.4g}, {ci[1]:.4g}]"
+            b += (f" (runs {min(vals):.4g}-{max(vals):.4g}, n={len(vals)})" if len(vals) > 1
+                  else f" (n={len(vals)})")
+            bits.append(b)
             r = s.get("throughput_ratio")
             if r and r.get("value") is not None:
                 bits.append(f"{r['value']:.2f}x standalone [{r['ci_lo']:.2f}, {r['ci_hi']:.2f}]")
-        if s.get("slo_met") is not None:
-            bits.append("SLO met" if s["slo_met"] else "SLO MISSED")
+        if s.get("slo"):
+            met = s.get("slo_met")
+            bits.append("SLO met" if met else "SLO MISSED" if met is False else "SLO undecided")
         lines.append("  " + ", ".join(bits))
-    for o in an.get("overlap") or []:
+    for t in an.get("trials") or []:
+        if not t.get("counted"):
+            lines.append(f"  trial {t['trial']} ({t['mode']}) NOT counted: {t.get('why')}")
+    for o in (an.get("overlap") or []) if not an.get("trials") else []:
         if not o.get("ok"):
             lines.append(f"  trial {o['trial']} ({o['mode']}): the roles did NOT overlap")
     for c_ in an.get("crashes") or []:

@@ -308,6 +308,9 @@ class RunEvents:
     problems: tuple[str, ...]
     diagnosis: str | None  # the one-sentence verdict (XSched modes only)
     scheduling: bool | None
+    # the priorities XSched logged for this process's XQueues (`set priority`, its own log or
+    # xserver's): what it actually applied, next to what the runner asked for
+    priorities: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,9 @@ class RunRecord:
     trial: int = 0  # the roles of one (repeat, mode) share a trial number (1-based; 0: calibration)
     told_stop: float | None = None  # epoch seconds when the runner told it to stop (stdin)
     xserver: Mapping[str, Any] | None = None  # what xserver showed of this process (GLB)
+    # Killed by a signal after its complete result line, and that is its only fault (the H100
+    # foreground's SIGSEGV at exit, FACTS §11): invalid, but its numbers are shown, labelled.
+    crash_at_exit: bool = False
 
     @property
     def value(self) -> float | None:
@@ -580,8 +586,17 @@ def judge(
             reasons.append("XSched logged in this native run (" + (sched_lines[0] if sched_lines
                            else f"{logs.xqueues_created} XQueues") + "): the shim leaked in")
     events = RunEvents(sched_lines, logs.xqueues_created if logs else 0,
-                       logs.xqueues_destroyed if logs else 0, problems, diag_text, scheduling)
+                       logs.xqueues_destroyed if logs else 0, problems, diag_text, scheduling,
+                       tuple(sorted(set(logs.priorities.values()))) if logs else ())
     return (not reasons), ("; ".join(reasons) or None), events
+
+
+def crashed_after_result(status: ExitStatus | None, reason: str | None,
+                         result: Mapping[str, Any] | None) -> bool:
+    """True when a run's only fault is a signal after its complete result line (judge's single
+    "crashed: ..." reason): the numbers it reported are whole, the crash is reported beside them."""
+    return (status is not None and status.signal is not None and result is not None
+            and reason is not None and reason == f"crashed: {status.describe()}")
 
 
 def fingerprint_of(snapshot: ProcRecord | None, note: str | None = None) -> Fingerprint:
@@ -618,6 +633,7 @@ class _Live:
         self.trial = 0
         self.recent: list[float] = []
         self.told_stop: float | None = None
+        self.exited: float | None = None  # when the runner first saw the process gone
         self.argv: list[str] = []
         self.env: dict[str, str] = {}
         self.started = time.time()
@@ -949,6 +965,7 @@ class ExperimentRunner:
         next_poll = 0.0
         while True:
             running = [lv for lv in lives if lv.child is not None and lv.child.running]
+            self._note_exits(lives, running)
             for lv in lives:
                 if lv.child is not None and not lv.snapped and lv.ready.is_set():
                     self._snapshot(lv, collector)
@@ -972,19 +989,30 @@ class ExperimentRunner:
             if stop_deadline is not None and time.monotonic() >= stop_deadline:
                 for lv in running:
                     lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
+                self._note_exits(lives, [])
                 return
             if self._cancel.is_set():
                 for lv in running:
                     lv.cancelled = True
                     lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
+                self._note_exits(lives, [])
                 return
             if time.monotonic() >= deadline:
                 for lv in running:
                     lv.timed_out = True
                     lv.child.stop(grace=self.spec.stop_grace_s)  # type: ignore[union-attr]
+                self._note_exits(lives, [])
                 return
             self._wake.wait(POLL_S)
             self._wake.clear()
+
+    def _note_exits(self, lives: list[_Live], running: list[_Live]) -> None:
+        """A role's end is when it was first seen gone (within POLL_S), not when the whole trial
+        was wrapped up: a background that died at start must not look as if it ran throughout."""
+        now = self._clock()
+        for lv in lives:
+            if lv.exited is None and lv not in running:
+                lv.exited = now
 
     def _snapshot(self, lv: _Live, collector: Any) -> None:
         lv.snapped = True
@@ -1006,7 +1034,7 @@ class ExperimentRunner:
             lv.status = lv.child.wait(timeout=max(5.0, self.spec.stop_grace_s * 2 + 1))
             if lv.status.returncode is None:  # still alive after wait(): stop it for good
                 lv.status = lv.child.stop(grace=self.spec.stop_grace_s)
-        lv.ended = self._clock()
+        lv.ended = lv.exited if lv.exited is not None else self._clock()
         lv.close_files()
         pid = lv.child.pid if lv.child else None
         stderr = list(lv.child.stderr_lines) if lv.child else []
@@ -1036,6 +1064,7 @@ class ExperimentRunner:
             events=events, fingerprint=fingerprint_of(lv.snapshot, lv.snap_note),
             valid=valid, invalid_reason=reason, folder=lv.rel, trial=lv.trial,
             told_stop=lv.told_stop, xserver=xs_doc,
+            crash_at_exit=crashed_after_result(st, reason, lv.result),
         )
         write_text_atomic(os.path.join(lv.folder, "run.json"), json.dumps(rec.to_json(), indent=2))
         with self._lock:
@@ -1145,8 +1174,9 @@ class ExperimentRunner:
                 from xsched_tui.core.priority import latencies
 
                 raw: dict[str, list[float]] = {}
-                for r in self.runs:
-                    if r.valid and r.role == an.get("foreground"):
+                counted = set(an.get("counted_runs") or ())
+                for r in self.runs:  # the same runs as the analysis' CDF
+                    if r.index in counted and r.role == an.get("foreground"):
                         raw.setdefault(r.mode, []).extend(latencies(r))
                 write_text_atomic(os.path.join(self.folder, "cdf.svg"),
                                   cdf_svg(an["cdf"], raw, f"{self.spec.name}: foreground "

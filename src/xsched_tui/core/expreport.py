@@ -84,16 +84,10 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
     out.append("- XSched environment: " + (" ".join(f"`{k}={v}`" for k, v in sorted(xe.items()))
                                          or "(none)"))
 
-    out += ["", "## Runs", "",
-            "| # | mode | role | pid | median | unit | exit | valid | why invalid |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        res = r.get("result") or {}
-        med = (res.get("summary") or {}).get("median")
-        out.append(f"| {r.get('index')} | {r.get('mode')} | {r.get('role')} | {r.get('pid') or '—'} | "
-                   f"{_f(med)} | {res.get('unit') or res.get('metric') or '—'} | "
-                   f"{_cell(r.get('exit_text'))} | {'yes' if r.get('valid') else '**no**'} | "
-                   f"{_cell(r.get('invalid_reason') or '')} |")
+    if an and an.get("kind") == "priority":
+        out += _priority_runs(runs, an)
+    else:
+        out += _runs_table(runs)
 
     if an and an.get("kind") == "overhead" and "pairs_valid" in an:
         la, lb = (an.get("labels") or ["native", "xsched"])[:2]
@@ -169,6 +163,60 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+
+def _runs_table(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = ["", "## Runs", "",
+           "| # | mode | role | pid | median | unit | exit | valid | why invalid |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        res = r.get("result") or {}
+        med = (res.get("summary") or {}).get("median")
+        out.append(f"| {r.get('index')} | {r.get('mode')} | {r.get('role')} | {r.get('pid') or '—'} | "
+                   f"{_f(med)} | {res.get('unit') or res.get('metric') or '—'} | "
+                   f"{_cell(r.get('exit_text'))} | {'yes' if r.get('valid') else '**no**'} | "
+                   f"{_cell(r.get('invalid_reason') or '')} |")
+    return out
+
+
+def _priority_runs(runs: Sequence[Mapping[str, Any]], an: Mapping[str, Any]) -> list[str]:
+    """The runs of a priority experiment with the number the analysis uses for each (a latency
+    role's p99, a throughput role's whole-run rate) beside its per-iteration median, and
+    whether it is counted (analysis version 2)."""
+    from xsched_tui.core.priority import result_latencies, result_throughput
+    from xsched_tui.core.stats import percentile
+
+    counted = set(an.get("counted_runs") or [])
+    v2 = "counted_runs" in an
+    excl = {e.get("run"): e.get("reason") for e in an.get("excluded") or []}
+    out = ["", "## Runs", "",
+           "Value analysed: a latency role's p99 over the run's requests; a throughput role's "
+           "whole-run rate (work / measured time), which is what the per-configuration table "
+           "uses. The per-iteration median is the workload's own summary (for a flat-out role "
+           "it can differ from the whole-run rate).", "",
+           "| # | trial | mode | role | pid | value analysed | per-iteration median | exit | valid |"
+           + (" counted |" if v2 else "") + " why invalid |",
+           "|---|---|---|---|---|---|---|---|---|" + ("---|" if v2 else "") + "---|"]
+    for r in runs:
+        res = r.get("result") or {}
+        lat = result_latencies(res)
+        if lat:
+            val = f"p99 {_f(percentile(lat, 99))} ms (n={len(lat)})"
+        else:
+            v, u, _ = result_throughput(res)
+            val = f"{_f(v)} {u}" if v is not None else "—"
+        med = (res.get("summary") or {}).get("median")
+        med_s = f"{_f(med)} {res.get('unit') or ''}".rstrip() if med is not None else "—"
+        row = (f"| {r.get('index')} | {r.get('trial', '')} | {r.get('mode')} | {r.get('role')} | "
+               f"{r.get('pid') or '—'} | {val} | {med_s} | {_cell(r.get('exit_text'))} | "
+               + ("yes" if r.get("valid") else
+                  "**no** (crashed at exit)" if r.get("crash_at_exit") else "**no**") + " |")
+        if v2:
+            idx = r.get("index")
+            row += (" yes |" if idx in counted else
+                    f" no: {_cell(excl[idx])} |" if idx in excl else " no |")
+        out.append(row + f" {_cell(r.get('invalid_reason') or '')} |")
+    return out
+
 def _lib_cell(lib: Any, snapshot: bool) -> str:
     if lib:
         return os.path.basename(str(lib.get("path")))
@@ -205,13 +253,35 @@ class ExperimentEntry:
 
 
 def _priority_headline(an: Mapping[str, Any]) -> str | None:
-    """The foreground's p99 / standalone per co-located configuration (native, xsched)."""
+    """One line of a priority experiment's result for `runs` (analysis version 1 or 2): the
+    foreground's p99 / standalone per co-located configuration; for a bandwidth partition the
+    achieved shares (with their CI when kept); for tenants how many met their SLOs."""
     fg = an.get("foreground")
     bits = []
     for s in an.get("stats") or []:
         r = s.get("p99_ratio") or {}
         if s.get("role") == fg and r.get("value") is not None:
             bits.append(f"{s.get('mode')} {r['value']:.2f}x")
+    if an.get("variant") == "tenants":
+        mode = an.get("xsched_mode") or an.get("native_mode")
+        slo = [s.get("slo_met") for s in an.get("stats") or [] if s.get("mode") == mode
+               and s.get("slo")]
+        if slo:
+            return (f"SLOs met {sum(1 for x in slo if x)} of {len(slo)} under {mode}"
+                    + (f"; {fg} p99 " + ", ".join(bits) if fg and bits else ""))
+    shares = an.get("shares") or {}
+    if an.get("variant") == "partition" and shares:
+        mode = an.get("xsched_mode") if an.get("xsched_mode") in shares else next(iter(shares))
+        ci = (an.get("shares_ci") or {}).get(mode) or {}
+        parts = []
+        for k, v in shares[mode].items():
+            if k == "total_of_standalone" or v is None:
+                continue
+            c = ci.get(k)
+            parts.append(f"{k} {v:.2f}" + (f" [{c[0]:.2f}, {c[1]:.2f}]"
+                                           if c and None not in c and c[0] != c[1] else ""))
+        return f"shares {mode} " + ", ".join(parts) + \
+            f" (total {_f(shares[mode].get('total_of_standalone'), 3)} of standalone)"
     return f"{fg} p99 " + ", ".join(bits) if fg and bits else None
 
 

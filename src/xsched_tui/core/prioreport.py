@@ -28,26 +28,83 @@ def _ratio(r: Mapping[str, Any] | None) -> str:
     return s
 
 
+def _ci(pair: Any, digits: int = 3) -> str:
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2 or None in pair or pair[0] == pair[1]:
+        return ""
+    return f" [{pair[0]:.{digits}g}, {pair[1]:.{digits}g}]"
+
+
+def _p99_cell(s: Mapping[str, Any]) -> str:
+    """Pooled p99 with its 95% CI, then the range of the per-run p99s and n runs."""
+    if s.get("p99_ms") is None:
+        return "—"
+    out = _f(s.get("p99_ms")) + _ci(s.get("p99_ci"))
+    per = [v for v in s.get("p99_per_run") or [] if v is not None]
+    if per:
+        out += (f"; runs {_f(min(per))}-{_f(max(per))} (n={len(per)})" if len(per) > 1
+                else " (n=1 run)")
+    return out
+
+
+def _thr_cell(s: Mapping[str, Any]) -> str:
+    """Median throughput of the counted runs, its 95% CI, their range and n."""
+    thr = s.get("throughput_median")
+    if thr is None:
+        return "—"
+    vals = [v for v in s.get("throughput") or [] if v is not None]
+    out = f"{_f(thr, 4)} {s.get('throughput_unit') or ''}".rstrip() + _ci(s.get("throughput_ci"), 4)
+    if len(vals) > 1:
+        out += f"; runs {_f(min(vals), 4)}-{_f(max(vals), 4)} (n={len(vals)})"
+    elif vals:
+        out += " (n=1 run)"
+    basis = s.get("throughput_basis")
+    if basis and basis != "whole-run rate":
+        out += f" ({basis})"
+    return out
+
+
+def _runs_cell(s: Mapping[str, Any]) -> str:
+    out = f"{s.get('valid')}/{s.get('runs')}"
+    if "counted" in s:  # analysis version 2
+        out += f", {s['counted']} counted"
+        if s.get("crashed_at_exit"):
+            out += f" (**{s['crashed_at_exit']} crashed at exit**)"
+    return out
+
+
 def markdown(an: Mapping[str, Any], cdf_file: str | None = None) -> list[str]:
+    """The priority part of report.md. Reads analysis version 1 (no "version" key) and 2."""
+    v2 = (an.get("version") or 1) >= 2
     out = ["", "## Per configuration", ""]
-    out.append("Latency: all requests of the valid runs pooled; p99 ratio to the role's standalone "
-               "configuration with a 95% bootstrap CI (requests resampled). Throughput: one value "
-               "per valid run, ratio of medians with a 95% bootstrap CI (runs resampled).")
-    out += ["", "| role | configuration | runs valid | requests | p50 ms | p90 ms | p99 ms | max ms "
-            "| p99 / standalone | throughput | / standalone | SLO |",
+    if v2:
+        out.append("Counted runs only (see *Which runs count*). Latency: all requests of the "
+                   "counted runs pooled; p99 with its 95% bootstrap CI (requests resampled) and "
+                   "the range of the per-run p99s; p99 ratio to the role's standalone "
+                   "configuration with a 95% bootstrap CI. Throughput: the whole-run rate of "
+                   "each counted run (work / measured time); median, its 95% bootstrap CI and "
+                   "the range over runs; ratio of medians with a 95% bootstrap CI (runs "
+                   "resampled).")
+    else:
+        out.append("Latency: all requests of the valid runs pooled; p99 ratio to the role's "
+                   "standalone configuration with a 95% bootstrap CI (requests resampled). "
+                   "Throughput: one value per valid run, ratio of medians with a 95% bootstrap "
+                   "CI (runs resampled). (Written before spreads of absolute numbers were kept.)")
+    out += ["", "| role | configuration | runs valid | requests | p50 ms | p90 ms | "
+            "p99 ms [95% CI]; per-run range | max ms | p99 / standalone | "
+            "throughput [95% CI]; range | / standalone | SLO |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in an.get("stats") or []:
-        thr = s.get("throughput_median")
         slo = s.get("slo_met")
         slo_txt = "—" if slo is None else ("met" if slo else "**missed**")
         if s.get("slo"):
+            if slo is None:
+                slo_txt = "undecided"
             slo_txt += ": " + "; ".join(c.get("text", "") for c in s["slo"])
         out.append(
-            f"| {s.get('role')} | {s.get('mode')} | {s.get('valid')}/{s.get('runs')} | "
+            f"| {s.get('role')} | {s.get('mode')} | {_runs_cell(s)} | "
             f"{s.get('requests') or '—'} | {_f(s.get('p50_ms'))} | {_f(s.get('p90_ms'))} | "
-            f"{_f(s.get('p99_ms'))} | {_f(s.get('max_ms'))} | {_ratio(s.get('p99_ratio'))} | "
-            + (f"{_f(thr, 4)} {s.get('throughput_unit') or ''}" if thr is not None else "—")
-            + f" | {_ratio(s.get('throughput_ratio'))} | {slo_txt} |")
+            f"{_p99_cell(s)} | {_f(s.get('max_ms'))} | {_ratio(s.get('p99_ratio'))} | "
+            f"{_thr_cell(s)} | {_ratio(s.get('throughput_ratio'))} | {slo_txt} |")
         for why in s.get("invalid_reasons") or []:
             out.append(f"|  | ↳ invalid: {why[:200]} | | | | | | | | | | |")
     out.append("")
@@ -60,10 +117,30 @@ def markdown(an: Mapping[str, Any], cdf_file: str | None = None) -> list[str]:
         out.append(f"- Paper (OSDI'25 Fig. 9, FACTS §6.3): foreground p99 with XSched {xs[0]}-{xs[1]}x "
                    f"standalone, native co-located {nat[0]}-{nat[1]}x; on an H100 at Level 1 XSched was "
                    "measured worse than native (FACTS §11)." if xs and nat else "")
+    shares_ci = an.get("shares_ci") or {}
     for mode, sh in (an.get("shares") or {}).items():
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in sh.items() if k != "total_of_standalone")
-        out.append(f"- Shares under `{mode}`: {parts}; total {_f(sh.get('total_of_standalone'))} "
+        ci = shares_ci.get(mode) or {}
+        parts = ", ".join(f"{k} {v:.2f}{_ci(ci.get(k), 2)}" for k, v in sh.items()
+                          if k != "total_of_standalone")
+        out.append(f"- Shares under `{mode}`{' (95% CI)' if ci else ''}: {parts}; total "
+                   f"{_f(sh.get('total_of_standalone'))}{_ci(ci.get('total_of_standalone'), 3)} "
                    "of standalone")
+    roles = an.get("roles") or []
+    if roles:
+        out += ["", "## Roles and what XSched was asked for", "",
+                "| role | kind | ends a trial | priority asked | XSched settings | "
+                "`set priority` logged (XSched runs) | SLO |", "|---|---|---|---|---|---|---|"]
+        for r in roles:
+            env = " ".join(f"`{k.replace('XSCHED_AUTO_XQUEUE_', '')}={v}`"
+                           for k, v in (r.get("xsched_env") or {}).items()) or "—"
+            logged = r.get("logged_priorities") or []
+            slo = r.get("slo") or {}
+            slo_txt = ", ".join(f"{k} {v:g}" for k, v in slo.items() if v is not None) or "—"
+            out.append(f"| {r.get('name')} | {r.get('kind')} | "
+                       f"{'yes' if r.get('primary') else 'no (told to stop)'} | "
+                       f"{_f(r.get('priority'))} | {env} | "
+                       f"{', '.join(str(p) for p in logged) if logged else 'none logged'} | "
+                       f"{slo_txt} |")
     cdf = an.get("cdf") or {}
     if cdf:
         modes = list(cdf)
@@ -76,23 +153,41 @@ def markdown(an: Mapping[str, Any], cdf_file: str | None = None) -> list[str]:
             cells = [_f(cdf[m][i][1] if i < len(cdf[m]) else None) for m in modes]
             out.append(f"| {q:g} | " + " | ".join(cells) + " |")
     ov = an.get("overlap") or []
-    if ov:
-        out += ["", "## Did the configurations overlap?", ""]
+    trials = {t.get("trial"): t for t in an.get("trials") or []}
+    if ov or trials:
+        out += ["", "## Did the configurations overlap? Which runs count", ""]
         out.append("Share of the foreground's measurement window during which each other role was "
-                   "measuring too (from the roles' own start/end times).")
-        out += ["", "| trial | configuration | basis | coverage | ok |", "|---|---|---|---|---|"]
+                   "measuring too (from the roles' own result lines; a role without one covers "
+                   "0%)." + (" A co-located trial counts when every role in it ran validly (or "
+                             "only crashed after writing its result) and every coverage is at "
+                             "least 95%; only counted trials are in the statistics." if v2 else ""))
+        out += ["", "| trial | configuration | basis | coverage | overlap ok |"
+                + (" counted |" if v2 else ""),
+                "|---|---|---|---|---|" + ("---|" if v2 else "")]
         for o in ov:
             cov = ", ".join(f"{k} {v:.1%}" for k, v in (o.get("coverage") or {}).items()
                             if v is not None)
-            out.append(f"| {o.get('trial')} | {o.get('mode')} | {o.get('basis')} | {cov} | "
-                       f"{'yes' if o.get('ok') else '**no**'} |")
+            row = (f"| {o.get('trial')} | {o.get('mode')} | {o.get('basis')} | {cov} | "
+                   f"{'yes' if o.get('ok') else '**no**'} |")
+            if v2:
+                t = trials.get(o.get("trial")) or {}
+                row += (" yes |" if t.get("counted") else
+                        f" **no**: {str(t.get('why') or '')[:300]} |")
+            out.append(row)
+        excl = an.get("excluded") or []
+        if excl:
+            out += ["", "Valid runs left out because their trial does not count:", ""]
+            out += [f"- run {e.get('run')} ({e.get('mode')}/{e.get('role')}): {e.get('reason')}"
+                    for e in excl]
     crashes = an.get("crashes") or []
     if crashes:
         out += ["", "## Crashes", ""]
         for c in crashes:
             out.append(f"- run {c.get('run')} ({c.get('mode')}/{c.get('role')}): **{c.get('signal')}**"
                        + (" after it wrote its result line" if c.get("result_written") else
-                          " before any result"))
+                          " before any result")
+                       + (": crashed at exit, its numbers are counted with this label"
+                          if c.get("counted") and c.get("result_written") else ""))
     notes = an.get("notes") or []
     if notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
