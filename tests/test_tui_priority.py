@@ -43,15 +43,17 @@ def _spec(cfg: Config, measure_s: str = "2.5"):
                                configs=("native", "xsched"), repeats=1, primary=["fg"])
 
 
-async def _run(lib: Path, tmp_path: Path, **env) -> tuple[XSchedApp, PriorityPane, list[str]]:
+async def _run(lib: Path, tmp_path: Path, spec_fn=None, rows: int = 4,
+               **env) -> tuple[XSchedApp, PriorityPane, list[str]]:
     cfg = _cfg(lib, tmp_path)
+    spec = (spec_fn or _spec)(cfg)
     app = XSchedApp(cfg, specs=[], hostname="gpu-host", autorun=False, start_tab="tab-priority",
                     poll=True)
     seen: list[str] = []
     async with app.run_test(size=(160, 50)) as pilot:
         pane = app.query_one(PriorityPane)
         await _wait(pilot, lambda: app.hub is not None)
-        assert app.start_experiment(_spec(cfg), environ={**BASE_ENV, **env})
+        assert app.start_experiment(spec, environ={**BASE_ENV, **env})
         assert app.query_one("TabbedContent").active == "tab-priority"
 
         def banner_seen() -> bool:
@@ -63,9 +65,10 @@ async def _run(lib: Path, tmp_path: Path, **env) -> tuple[XSchedApp, PriorityPan
         app._refresh_priority()
         seen.append(_text(app.query_one("#pr-status", Static)))
         seen.append(_text(app.query_one("#pr-fg", Static)))
+        seen.append(_text(app.query_one("#pr-bg", Static)))
         seen.extend(pane.events_seen)
         t = app.query_one("#pr-runs", LiveTable)
-        assert t.row_count == 4  # native fg+bg, xsched fg+bg
+        assert t.row_count == rows  # e.g. native fg+bg, xsched fg+bg
         return app, pane, seen
 
 
@@ -102,3 +105,101 @@ async def test_new_priority_form_validates(lib, tmp_path):
         assert "repeats" in _text(app.screen.query_one("#dialog-error", Static))
         await pilot.press("escape")
         await _wait(pilot, lambda: not isinstance(app.screen, FormScreen))
+
+
+def _fg_xsched_env(**extra):
+    def fn(cfg):
+        spec = _spec(cfg)
+        f = spec.roles[0]
+        return replace(spec, roles=(replace(f, xsched_env={**f.xsched_env, **extra}),
+                                    *spec.roles[1:]))
+    return fn
+
+
+async def test_live_banner_shows_a_loader_error(lib, tmp_path):
+    """FACTS §11: a missing LD_PRELOAD file -> the loader's `cannot be preloaded ... ignored` and
+    a plain native run; the banner says so while the XSched trial runs."""
+    _app, pane, seen = await _run(lib, tmp_path, _fg_xsched_env(
+        LD_PRELOAD="/nonexistent/xsched/libshimcuda.so"))
+    assert "problem" in pane.banners, pane.banners
+    assert any("XSched is NOT in play" in s and "xsched/fg): loader error" in s
+               and "cannot be preloaded" in s for s in seen), seen
+    assert pane.live.verdict == "INVALID"
+
+
+async def test_live_banner_shows_the_app_managed_scheduler(lib, tmp_path):
+    """No scheduler chosen -> `using app-managed scheduler`: nothing will be scheduled."""
+    def app_managed(cfg):
+        spec = _spec(cfg)
+        return replace(spec, modes=tuple(replace(m, env={**m.env, "XSCHED_POLICY": ""})
+                                         if m.xsched else m for m in spec.modes))
+    _app, pane, seen = await _run(lib, tmp_path, app_managed)
+    assert "problem" in pane.banners, pane.banners
+    assert any("XSched is NOT in play" in s and "app-managed" in s for s in seen), seen
+
+
+async def test_live_view_keeps_tenants_apart(lib, tmp_path):
+    """Gap 7: each tenant's latency has its own ring per configuration (not one mixed p99), each
+    flat-out role its own throughput series."""
+    def tenants(cfg):
+        def lat(name, value, prio, **kw):
+            return RoleSpec(name, "infer", {"rate": 20}, priority=prio, p99_ms=100, argv=(
+                sys.executable, STANDIN, "--metric", "latency_ms", "--value", value, "--iters",
+                "10", "--measure-s", "1.5"), **kw)
+        t3 = RoleSpec("t3", "matmul", {}, priority=1, min_throughput_frac=0.2, argv=(
+            sys.executable, STANDIN, "--metric", "tflops", "--value", "500", "--iters", "10",
+            "--measure-s", "1"))
+        return build_priority_spec(cfg, [lat("t1", "3", 3), lat("t2", "40", 2), t3],
+                                   sched=SchedChoice("local"), configs=("native", "xsched"),
+                                   repeats=1)
+    _app, pane, seen = await _run(lib, tmp_path, tenants, rows=6, XSTD_PRIORITY="1")
+    p1, n1 = pane.live.p99("native", "t1")
+    p2, n2 = pane.live.p99("native", "t2")
+    assert p1 is not None and p2 is not None and p1 < 10 < p2 and n1 > 0 and n2 > 0
+    assert pane.live.latency_roles() == ["t1", "t2"]
+    assert list(pane.live.throughput) == ["t3"]
+    assert any("foreground latency: native p99 3" in s and "t2 latency: native p99 40" in s
+               for s in seen), seen[-3:]
+    assert any("background throughput: t3 last " in s for s in seen), [s for s in seen if "throughput" in s]
+
+
+async def test_new_priority_form_offers_tenants_and_partition(lib, tmp_path):
+    app = XSchedApp(_cfg(lib, tmp_path), specs=[], hostname="gpu-host", autorun=False,
+                    start_tab="tab-priority", poll=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "pr-runs")
+        await pilot.press("n")
+        await _wait(pilot, lambda: isinstance(app.screen, FormScreen))
+        for key in ("tenants", "partition", "policy", "port", "fraction", "seconds"):
+            assert app.screen.query_one(f"#f-{key}") is not None
+        app.screen.query_one("#f-tenants").value = "name=a,kind=infer,rate=5;name=b,kind=matmul"
+        app.screen.query_one("#f-partition").value = "75/25"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert "tenants or partition, not both" in _text(app.screen.query_one("#dialog-error",
+                                                                               Static))
+        app.screen.query_one("#f-partition").value = ""
+        app.screen.query_one("#f-port").value = "99999"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert "port: a TCP port" in _text(app.screen.query_one("#dialog-error", Static))
+        await pilot.press("escape")
+
+
+def test_the_form_builds_the_same_experiments_as_the_cli(lib, tmp_path):
+    """The form's tenants/partition fields go through the CLI's builder: no field is dropped."""
+    from xsched_tui.cli_priority import FORM_DEFAULTS, build_spec, form_namespace
+
+    cfg = _cfg(lib, tmp_path)
+    ns = form_namespace({**FORM_DEFAULTS, "tenants": "name=a,kind=infer,priority=3,rate=50,"
+                         "p99_ms=100; name=b,kind=matmul,priority=1,min_throughput_frac=0.2",
+                         "scheduler": "local", "seconds": "5", "repeats": "2"})
+    spec = build_spec(ns, cfg)
+    assert [r.name for r in spec.roles] == ["a", "b"] and spec.repeats == 2
+    assert spec.roles[0].slo.p99_ms == 100 and spec.roles[1].options["duration"] == 5
+    ns = form_namespace({**FORM_DEFAULTS, "partition": "75/25", "port": "50123",
+                         "fg": "name=a,kind=matmul", "bg": "name=b,kind=matmul"})
+    spec = build_spec(ns, cfg)
+    xs = next(m for m in spec.modes if m.xsched)
+    assert xs.xserver.policy == "PUP" and xs.xserver.port == 50123
+    assert spec.roles[0].xsched_env["XSCHED_AUTO_XQUEUE_UTILIZATION"] == "75"

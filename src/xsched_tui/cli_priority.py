@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from xsched_tui.core.config import Config
@@ -136,6 +138,56 @@ def build_spec(ns: argparse.Namespace, cfg: Config) -> Any:
                                primary=primary, calibrate=calibrate,
                                calibrate_fraction=fraction, timeout_s=ns.timeout,
                                name=ns.name, allow_unproven=ns.allow_unproven, solo_s=ns.seconds)
+
+
+FORM_DEFAULTS = {"fg": DEFAULT_FG, "bg": DEFAULT_BG, "tenants": "", "partition": "",
+                 "rate": "auto", "requests": "1000", "fraction": "0.2", "seconds": "10",
+                 "configs": "standalone,native,xsched", "scheduler": "global", "policy": "",
+                 "port": "", "repeats": "3", "device": ""}
+
+
+def form_namespace(v: Mapping[str, str]) -> argparse.Namespace:
+    """The Priority tab's form as `xsched-tui priority` arguments (raises ValueError with the
+    field's name). ``tenants``: roles separated by ``;``, which replace the fore/background and
+    the rate fields; ``partition`` A/B replaces the rate fields (both roles run flat out)."""
+    def get(key: str) -> str:
+        return (v.get(key) if v.get(key) is not None else FORM_DEFAULTS[key]).strip()
+
+    def num(key: str, conv, ok, what: str):
+        try:
+            x = conv(get(key))
+        except ValueError:
+            raise ValueError(f"{key}: {what}") from None
+        if not ok(x):
+            raise ValueError(f"{key}: {what}")
+        return x
+
+    tenants = [t.strip() for t in get("tenants").split(";") if t.strip()]
+    partition = get("partition") or None
+    if tenants and partition:
+        raise ValueError("tenants or partition, not both")
+    if tenants and len(tenants) < 2:
+        raise ValueError("tenants: at least two roles, separated by ;")
+    if partition and not re.fullmatch(r"\d{1,3}/\d{1,3}", partition):
+        raise ValueError("partition: A/B percentages, e.g. 75/25")
+    if get("scheduler") not in ("global", "local"):
+        raise ValueError("scheduler: global or local")
+    plain = not tenants and not partition
+    port = get("port")
+    return argparse.Namespace(
+        fg=None if tenants else get("fg"), bg=None if tenants else get("bg"), tenant=tenants,
+        partition=partition,
+        rate=get("rate") if plain else None,
+        requests=num("requests", int, lambda x: x > 0, "a whole number above 0") if plain
+        else None,
+        fraction=num("fraction", float, lambda x: 0 < x <= 1, "a number in (0, 1]") if plain
+        else None,
+        seconds=num("seconds", float, lambda x: 0 < x < 1e6, "a number of seconds above 0"),
+        configs=get("configs"), scheduler=get("scheduler"), policy=get("policy") or None,
+        xserver_port=num("port", int, lambda x: 0 < x < 65536, "a TCP port (1-65535)")
+        if port else None,
+        repeats=num("repeats", int, lambda x: 1 <= x <= 1000, "a whole number above 0"),
+        device=get("device") or None, timeout=900.0, name=None, allow_unproven=False)
 
 
 def run(ns: argparse.Namespace, cfg: Config) -> int:

@@ -3,7 +3,8 @@ so far per configuration, the background's throughput, the experiment's processe
 says about their XQueues, and, above all, whether XSched is actually in play right now.
 
 Fed by the runner's events (``core.experiment``) and, each refresh, by the app's diagnoses and
-log facts of the experiment's pids. Bounded: latencies per configuration and samples are rings.
+log facts of the experiment's pids. Bounded: latencies per (configuration, role) and throughput
+samples per role are rings, so N tenants are watched apart, never mixed into one p99.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from xsched_tui.core import experiment as ex
 from xsched_tui.core.stats import percentile
 
-LATENCY_CAP = 50_000  # per configuration (p99 of the most recent 50k requests)
+LATENCY_CAP = 50_000  # per (configuration, role): p99 of its most recent 50k requests
 SAMPLES = 120  # sparkline points
 
 
@@ -41,12 +42,13 @@ class LiveExperiment:
     def reset(self, name: str = "", folder: str = "", total: int = 0) -> None:
         self.name, self.folder, self.total = name, folder, total
         self.runs: dict[int, LiveRun] = {}
-        self.latency: dict[str, deque[float]] = {}
-        self.recent_latency: deque[float] = deque(maxlen=SAMPLES)
-        self.throughput: deque[float] = deque(maxlen=SAMPLES)
+        self.latency: dict[tuple[str, str], deque[float]] = {}  # (mode, role) -> latencies
+        self.recent: dict[str, deque[float]] = {}  # role -> latest latencies (sparkline)
+        self.throughput: dict[str, deque[float]] = {}  # role -> throughput samples
         self.xqueues: dict[int, tuple[int, int, int]] = {}
         self.xserver_status: str | None = None
         self.foreground: str | None = None
+        self.roles: tuple[str, ...] = ()
         self.xsched_modes: set[str] = set()
         self.status = "idle"
         self.verdict: str | None = None
@@ -57,6 +59,7 @@ class LiveExperiment:
         self.reset(spec.name, "", spec.total_runs)
         fg = next((r for r in spec.roles if r.primary and r.kind == "infer"), None)
         self.foreground = fg.name if fg else None
+        self.roles = tuple(r.name for r in spec.roles)
         self.xsched_modes = {m.name for m in spec.modes if m.xsched}
         self.status = "starting"
 
@@ -73,11 +76,11 @@ class LiveExperiment:
             if r is not None:
                 self.runs[ev.index] = replace(r, last=ev.last, trial=ev.trial or r.trial)
             if ev.recent:
-                ring = self.latency.setdefault(ev.mode, deque(maxlen=LATENCY_CAP))
+                ring = self.latency.setdefault((ev.mode, ev.role), deque(maxlen=LATENCY_CAP))
                 ring.extend(ev.recent)
-                self.recent_latency.extend(ev.recent)
+                self.recent.setdefault(ev.role, deque(maxlen=SAMPLES)).extend(ev.recent)
             elif ev.last is not None and ev.role != self.foreground:
-                self.throughput.append(ev.last)
+                self.throughput.setdefault(ev.role, deque(maxlen=SAMPLES)).append(ev.last)
         elif isinstance(ev, ex.RunFinished):
             r = self.runs.get(ev.index)
             if r is not None:
@@ -92,11 +95,21 @@ class LiveExperiment:
             self.verdict_reason = str((ev.analysis or {}).get("verdict_reason") or ev.message)
 
     # -- views ---------------------------------------------------------------------------------
-    def p99(self, mode: str) -> tuple[float | None, int]:
-        ring = self.latency.get(mode)
+    def p99(self, mode: str, role: str | None = None) -> tuple[float | None, int]:
+        """p99 so far and n of ``role`` (default: the foreground) under ``mode``."""
+        ring = self.latency.get((mode, role or self.foreground or ""))
         if not ring:
             return None, 0
         return percentile(list(ring), 99), len(ring)
+
+    def latency_roles(self) -> list[str]:
+        """Roles that reported latencies, the foreground first."""
+        seen = {role for _, role in self.latency}
+        return sorted(seen, key=lambda r: (r != self.foreground, self.roles.index(r)
+                                           if r in self.roles else len(self.roles), r))
+
+    def modes_of(self, role: str) -> list[str]:
+        return [m for m, r in self.latency if r == role]
 
     def running(self) -> list[LiveRun]:
         return [r for r in self.runs.values() if r.state == "running"]

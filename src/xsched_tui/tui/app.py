@@ -568,18 +568,10 @@ class XSchedApp(App[int]):
 
     @on(PriorityRequested)
     def _on_priority_requested(self, msg: PriorityRequested) -> None:
-        import argparse
+        from xsched_tui.cli_priority import build_spec, form_namespace
 
-        from xsched_tui.cli_priority import build_spec
-
-        v = msg.values
-        ns = argparse.Namespace(
-            fg=v["fg"], bg=v["bg"], tenant=[], partition=None, rate=v["rate"], fraction=0.2,
-            requests=int(v["requests"]), seconds=10.0, configs=v["configs"],
-            scheduler=v["scheduler"], policy=None, xserver_port=None, repeats=int(v["repeats"]),
-            device=v.get("device") or None, timeout=900.0, name=None, allow_unproven=False)
         try:
-            spec = build_spec(ns, self.config)
+            spec = build_spec(form_namespace(msg.values), self.config)
         except (ValueError, TypeError) as exc:
             self.notify(f"cannot start: {exc}", severity="error", timeout=10)
             return

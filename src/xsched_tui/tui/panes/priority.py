@@ -34,10 +34,21 @@ VERDICT_STYLE = {"XSCHED HELPS": "bold green", "SLOS MET": "bold green", "SPLIT 
 COLUMNS = (("index", "#", 4), ("trial", "Trial", 5), ("mode", "Configuration", 18),
            ("role", "Role", 8), ("pid", "PID", 8), ("state", "State", 8), ("xq", "XQueues", 12),
            ("value", "Value", 10), ("why", "Why invalid", 60))
-DEFAULTS = {"fg": "name=fg,kind=infer,priority=1,model=mlp,batch=16",
-            "bg": "name=bg,kind=matmul,priority=0", "rate": "auto", "requests": "1000",
-            "configs": "standalone,native,xsched", "scheduler": "global", "repeats": "3",
-            "device": ""}
+FORM = (("fg", "foreground role (key=value,...; rate=HZ fixes the rate)"),
+        ("bg", "background role"),
+        ("tenants", "OR tenants (Test 4), roles separated by ; each with priority= and an SLO "
+         "(p99_ms=, min_throughput_frac=, deadline_ms=): replace fg/bg and the rate fields"),
+        ("partition", "OR bandwidth partition A/B, e.g. 75/25 (policy PUP; both flat out)"),
+        ("rate", "foreground rate: HZ or auto (fraction of its measured peak)"),
+        ("requests", "foreground requests per run"),
+        ("fraction", "fraction of the peak for rate auto (the paper: 0.2)"),
+        ("seconds", "how long a flat-out role measures alone or in a partition"),
+        ("configs", "configurations"),
+        ("scheduler", "XSched scheduler: global (xserver started for you) or local"),
+        ("policy", "policy (empty: HPF, PUP for a partition)"),
+        ("port", "xserver port (empty: the configured one)"),
+        ("repeats", "trials per configuration"),
+        ("device", "device (empty: auto)"))
 
 
 class PriorityPane(Vertical):
@@ -113,18 +124,28 @@ class PriorityPane(Vertical):
         if ev.plain not in self.events_seen[-1:]:
             self.events_seen.append(ev.plain)
         set_static(self.query_one("#pr-events", Static), ev)
-        fg = Text("foreground latency: ", "bold")
-        parts = []
-        for mode in lv.latency:
-            p99, n = lv.p99(mode)
-            parts.append(f"{mode} p99 {p99:.3g} ms (n={n})" if p99 is not None else mode)
-        fg.append(" · ".join(parts) or "no requests yet")
+        # one line per latency role (the foreground first; tenants apart), p99 so far per
+        # configuration with its n; the sparkline follows the first of them
+        fg = Text()
+        lat_roles = lv.latency_roles()
+        for i, role in enumerate(lat_roles or [lv.foreground or ""]):
+            parts = []
+            for mode in lv.modes_of(role):
+                p99, n = lv.p99(mode, role)
+                parts.append(f"{mode} p99 {p99:.3g} ms (n={n})" if p99 is not None else mode)
+            label = "foreground" if role == lv.foreground or not role else role
+            fg.append(("\n" if i else "") + f"{label} latency: ", "bold")
+            fg.append(" · ".join(parts) or "no requests yet")
         set_static(self.query_one("#pr-fg", Static), fg)
-        self.query_one("#pr-fg-spark", Sparkline).data = list(lv.recent_latency) or [0.0]
-        bg = Text("background throughput: ", "bold")
-        bg.append(f"last {lv.throughput[-1]:.4g}" if lv.throughput else "no samples yet")
+        first = lat_roles[0] if lat_roles else None
+        self.query_one("#pr-fg-spark", Sparkline).data = list(lv.recent.get(first or "", ())) \
+            or [0.0]
+        bg = Text("background throughput: " if lv.foreground else "throughput: ", "bold")
+        bg.append(" · ".join(f"{role} last {ring[-1]:.4g}" for role, ring in lv.throughput.items()
+                             if ring) or "no samples yet")
         set_static(self.query_one("#pr-bg", Static), bg)
-        self.query_one("#pr-bg-spark", Sparkline).data = list(lv.throughput) or [0.0]
+        ring = next(iter(lv.throughput.values()), None)
+        self.query_one("#pr-bg-spark", Sparkline).data = list(ring or ()) or [0.0]
 
         t = self.query_one("#pr-runs", LiveTable)
         present = {str(k.value) for k in t.rows}
@@ -177,28 +198,23 @@ class PriorityPane(Vertical):
             return
 
         def parse(vals: dict[str, str]) -> dict[str, str]:
-            for key in ("requests", "repeats"):
-                if not vals[key].isdigit() or int(vals[key]) < 1:
-                    raise ActionRejected(f"{key}: a whole number above 0")
-            if vals["scheduler"] not in ("global", "local"):
-                raise ActionRejected("scheduler: global or local")
+            from xsched_tui.cli_priority import form_namespace
+
+            try:
+                form_namespace(vals)  # the same checks the app applies when it starts it
+            except ValueError as exc:
+                raise ActionRejected(str(exc)) from None
             return vals
 
         def got(vals: dict[str, str] | None) -> None:
             if vals is not None:
                 self.post_message(PriorityRequested(parse(vals)))
 
+        from xsched_tui.cli_priority import FORM_DEFAULTS
+
         self.app.push_screen(FormScreen(
-            "New priority experiment (foreground vs background)",
-            [("fg", "foreground role (key=value,...; rate=HZ fixes the rate)", DEFAULTS["fg"]),
-             ("bg", "background role", DEFAULTS["bg"]),
-             ("rate", "foreground rate: HZ or auto (20% of its measured peak)", DEFAULTS["rate"]),
-             ("requests", "foreground requests per run", DEFAULTS["requests"]),
-             ("configs", "configurations", DEFAULTS["configs"]),
-             ("scheduler", "XSched scheduler: global (xserver started for you) or local",
-              DEFAULTS["scheduler"]),
-             ("repeats", "trials per configuration", DEFAULTS["repeats"]),
-             ("device", "device (empty: auto)", DEFAULTS["device"])],
+            "New priority experiment (foreground vs background, tenants, or a partition)",
+            [(key, label, FORM_DEFAULTS[key]) for key, label in FORM],
             rejects(parse), "Same as `xsched-tui priority`; every run is a fresh process and "
             "everything is kept in the results folder."), got)
 

@@ -83,12 +83,19 @@ excluded. The gauge: `●` median overhead, `═` its 95% CI, `│` threshold, `
 
 | Key | Action |
 |---|---|
-| `n` | new priority experiment: foreground and background roles, rate (or auto), configurations, scheduler |
+| `n` | new priority experiment (the form scrolls; its fields are the CLI's options) |
 | `x` | cancel (the current trial is stopped; finished runs are kept) |
 
+The form: foreground and background roles, rate (or auto, with its fraction); or tenants
+(`;`-separated roles with SLOs), or a bandwidth partition (A/B); configurations, scheduler,
+policy, xserver port, seconds, repeats, device.
+
 The banner says whether XSched is in play for the processes running now (their diagnosis,
-XQueues, loader errors); below: XSched events from their logs, foreground latency with its p99 so
-far per configuration, background throughput, every run. `xsched-tui priority` runs it headless.
+XQueues, loader errors, app-managed scheduler); below: XSched events from their logs, each latency
+role's p99 so far per configuration (the foreground first, each tenant on its own line), each
+flat-out role's last throughput, every run. The verdict counts only trials in which every role
+ran validly and the roles overlapped (README, *Which trials count*). `xsched-tui priority` runs
+it headless.
 
 ## Statuses
 
