@@ -204,8 +204,10 @@ def test_sigterm_during_an_xsched_trial_stops_the_workloads_and_the_xserver_it_s
     seen: set[int] = set()
     try:
         app.wait_text("Priority", timeout=60)
-        # form fields: 0 fg, 1 bg, 2 rate, 3 requests, 4 configs, 5 scheduler, 6 repeats
-        _accept_form(app, "New priority experiment", {4: "xsched", 6: "1"})
+        # form fields (tui/panes/priority.py FORM): 0 fg, 1 bg, 2 tenants, 3 partition, 4 rate,
+        # 5 requests, 6 fraction, 7 seconds, 8 configs, 9 scheduler, 10 policy, 11 port,
+        # 12 repeats, 13 device
+        _accept_form(app, "New priority experiment", {8: "xsched", 12: "1"})
 
         def xsched_trial() -> bool:
             now = descendants(app.pid)
