@@ -308,10 +308,12 @@ def test_cli_priority_with_real_pytorch_cpu_workloads_and_calibration(tmp_path):
 
 
 def test_bandwidth_partition_reports_shares_against_targets(lib, results):
+    # Both roles are primaries measuring a fixed time: 1 s windows keep a start skew on a loaded
+    # runner well under the 5% of the window that would leave the trial uncounted (INVALID).
     a = RoleSpec("a", "matmul", {}, priority=0, utilization=75, argv=standin(
-        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "0.3"))
+        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "1"))
     b = RoleSpec("b", "matmul", {}, priority=0, utilization=25, argv=standin(
-        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "0.3"))
+        "--metric", "tflops", "--value", "300", "--iters", "5", "--measure-s", "1"))
     spec = build_priority_spec(double_config(lib), [a, b], sched=SchedChoice("local", "PUP"),
                                repeats=1)
     assert all(r.primary for r in spec.roles)
@@ -321,6 +323,7 @@ def test_bandwidth_partition_reports_shares_against_targets(lib, results):
     assert an["variant"] == "partition"
     assert an["shares"]["xsched"]["a"] == pytest.approx(0.5, abs=0.05)
     assert an["verdict"] == "SPLIT NOT REACHED" and "target 0.75" in an["verdict_reason"]
+    assert all(t["counted"] for t in an["trials"]), an["trials"]
 
 
 def test_sighup_mid_trial_stops_both_roles_and_keeps_what_finished(fakepy, tmp_path):

@@ -213,6 +213,7 @@ def _priority_runs(runs: Sequence[Mapping[str, Any]], an: Mapping[str, Any]) -> 
         if v2:
             idx = r.get("index")
             row += (" yes |" if idx in counted else
+                    " (calibration) |" if r.get("mode") == "calibrate" else
                     f" no: {_cell(excl[idx])} |" if idx in excl else " no |")
         out.append(row + f" {_cell(r.get('invalid_reason') or '')} |")
     return out
