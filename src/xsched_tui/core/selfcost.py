@@ -41,10 +41,6 @@ class SelfCost:
         return " · ".join(bits)
 
 
-def rss_bytes() -> int | None:
-    return _rss_and_threads()[0]
-
-
 def _rss_and_threads() -> tuple[int | None, int | None]:
     try:
         with open("/proc/self/statm", "rb") as f:

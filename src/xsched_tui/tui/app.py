@@ -307,7 +307,7 @@ class XSchedApp(App[int]):
         import time as _time
 
         from xsched_tui.core.gcpolicy import GcPolicy
-        from xsched_tui.core.selfcost import SelfMeter, rss_bytes
+        from xsched_tui.core.selfcost import SelfMeter
 
         meter, sampled, refresh_max = SelfMeter(), _time.monotonic(), 0.0
         gc_policy = GcPolicy()
@@ -329,7 +329,7 @@ class XSchedApp(App[int]):
                     else None
                 cost = meter.sample(refresh_max, poll_ms)
                 # the full collections CPython's thresholds leave out (core/gcpolicy.py)
-                gc_policy.maybe_collect(cost.rss_bytes, rss_bytes)
+                gc_policy.maybe_collect()
                 text = cost.text(self.interval, self._skipped_lines, gc_policy.text())
                 sampled, refresh_max = now, 0.0
                 if text != self.self_cost_text:
