@@ -215,7 +215,7 @@ def test_a_background_that_dies_at_start_is_not_counted(lib, results):
     assert "no valid run under XSched (xsched) of role bg" in an["verdict_reason"]
     assert "Assertion" in an["verdict_reason"] or "exit code 1" in an["verdict_reason"]
     report = (Path(out.folder) / "report.md").read_text()
-    assert "bg 100.0%" not in report and "| **no**: bg invalid" in report
+    assert "| 2 | xsched | no measurement: bg | bg 0.0% | **no** | **no**: bg invalid" in report
     jsonschema.validate(load(out.folder), SCHEMA)
 
 
@@ -390,3 +390,29 @@ def test_version_1_results_still_load_list_and_render():
         summary_text(doc)
     listed = cli("runs", "--results", str(FIXTURES))
     assert listed.returncode == 0 and "shares xsched a 0.50" in listed.stdout, listed.stdout
+
+
+def test_stderr_read_before_the_pid_is_known_reaches_the_live_view_with_its_pid(tmp_path):
+    """The loader's `cannot be preloaded` line is printed at exec, and the reader thread can
+    read it before Child() has returned: it used to reach the live log hub with pid None, so
+    the banner could say 'not loaded' without the loader error. Held, then sent with the pid."""
+    from xsched_tui.core.experiment import ExperimentSpec, Role
+    from xsched_tui.core.runner import Child
+
+    got: list[tuple[str, int | None, str]] = []
+    role = Role("wl", "matmul", argv=(sys.executable, "-c", "pass"))
+    spec = ExperimentSpec("early", (role,), (Mode("a", False),), repeats=1)
+    runner = ExperimentRunner(spec, Config(), results_dir=str(tmp_path), environ=BASE_ENV,
+                              on_log=lambda label, pid, line: got.append((label, pid, line)))
+    lv = runner._start(1, 0, spec.modes[0], role, trial=1, refuse="started by the test")
+    lv.error = None
+    lv.on_stderr("ERROR: ld.so: object 'x.so' from LD_PRELOAD cannot be preloaded: ignored.")
+    assert got == []  # no pid yet: held back
+    child = Child([sys.executable, "-c", "import sys; sys.stderr.write('later\\n')"],
+                  env=dict(BASE_ENV), on_stderr=lv.on_stderr)
+    lv.set_child(child)
+    child.wait(timeout=30)
+    assert got[0] == ("a/wl#1", child.pid,
+                      "ERROR: ld.so: object 'x.so' from LD_PRELOAD cannot be preloaded: ignored.")
+    assert any(line == "later" and pid == child.pid for _, pid, line in got)
+    lv.close_files()

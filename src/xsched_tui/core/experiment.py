@@ -634,6 +634,7 @@ class _Live:
         self.recent: list[float] = []
         self.told_stop: float | None = None
         self.exited: float | None = None  # when the runner first saw the process gone
+        self.early_stderr: list[str] = []  # stderr lines read before the pid was known
         self.argv: list[str] = []
         self.env: dict[str, str] = {}
         self.started = time.time()
@@ -692,8 +693,24 @@ class _Live:
         with self.lock:
             if not self.err.closed:
                 self.err.write(line + "\n")
-        self.runner._log(f"{self.mode.name}/{self.role.name}#{self.index}",
-                         self.child.pid if self.child else None, line)
+            if self.child is None:
+                # The reader thread starts inside Child(), before ``self.child`` is set: the
+                # first lines (the loader's `cannot be preloaded`, printed at exec) would reach
+                # a live view without their pid. Held until the pid is known (set_child).
+                self.early_stderr.append(line)
+                return
+            pid = self.child.pid
+        self.runner._log(self._log_label(), pid, line)
+
+    def _log_label(self) -> str:
+        return f"{self.mode.name}/{self.role.name}#{self.index}"
+
+    def set_child(self, child: Child) -> None:
+        with self.lock:
+            self.child = child
+            early, self.early_stderr = self.early_stderr, []
+        for line in early:
+            self.runner._log(self._log_label(), child.pid, line)
 
     def close_files(self) -> None:
         with self.lock:
@@ -946,8 +963,9 @@ class ExperimentRunner:
             lv.error = refuse
         else:
             try:
-                lv.child = Child(lv.argv, env=env, on_stdout=lv.on_stdout, on_stderr=lv.on_stderr,
-                                 stdin=sync, max_stdout_line=MAX_RESULT_LINE)
+                lv.set_child(Child(lv.argv, env=env, on_stdout=lv.on_stdout,
+                                   on_stderr=lv.on_stderr, stdin=sync,
+                                   max_stdout_line=MAX_RESULT_LINE))
             except StartError as exc:
                 lv.error = str(exc)
         self._live.append(lv)
