@@ -17,13 +17,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from xsched_tui.core.checks import CheckContext, registry, run_checks, run_one
 from xsched_tui.core.checks.base import CheckResult, CheckSpec
 from xsched_tui.core.checks.engine import RunSummary, order
 from xsched_tui.core.config import Config
 from xsched_tui.tui import stripcycles
+from xsched_tui.tui.footer import AppFooter
 from xsched_tui.tui.messages import (
     CheckFinished,
     ChecksDone,
@@ -157,7 +158,7 @@ class XSchedApp(App[int]):
         with Horizontal(id="status-bar"):
             yield Static(id="status-line")
             yield Static(id="self-cost")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         if self.watchdog is not None:
