@@ -48,7 +48,6 @@ from benchmarks.stats import machine, ols_slope, slope_ci, summarize
 
 BUDGET_B_PER_REFRESH = 15_000  # PERFORMANCE.md: "<= 15 KB growth per refresh" (glances' threshold)
 _SKIPPED = re.compile(rb"(\d+) log lines skipped")
-_GC = re.compile(r"gc ≤([\d.]+) s ×(\d+)".encode())  # the self-cost item's full collections
 Say = Callable[[str], None]
 
 
@@ -129,7 +128,6 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
                     with app.lock:
                         tail = app.text_tail
                     skipped = [int(m.group(1)) for m in _SKIPPED.finditer(tail)]
-                    gcs = [(float(m.group(1)), int(m.group(2))) for m in _GC.finditer(tail)]
                 finally:
                     app.stop()
                 requests = len(srv.requests)
@@ -137,9 +135,7 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
             if writer is not None:
                 writer.kill()
             kill_all(procs)
-    r = analyse(a, series, warmup, peak, skipped[-1] if skipped else 0, requests)
-    r["gc_pause_max_s"], r["gc_collections"] = gcs[-1] if gcs else (None, 0)
-    return r
+    return analyse(a, series, warmup, peak, skipped[-1] if skipped else 0, requests)
 
 
 def analyse(a: argparse.Namespace, series: list[tuple[float, int, float, int, int]], warmup: float,
@@ -194,9 +190,6 @@ def report(r: dict, say: Say = print) -> None:
     if r.get("late_n"):
         say(f"  second half alone {r['late_slope_b_per_refresh']:.0f} B per refresh (95% CI "
             f"{r['late_ci_lo']:.0f} to {r['late_ci_hi']:.0f}, n={r['late_n']}): levelling off if near 0")
-    if r.get("gc_collections"):
-        say(f"  full collections by the app's GC policy: {r['gc_collections']}, longest pause "
-            f"{r['gc_pause_max_s']:.1f} s (status bar)")
     say(f"  = {r['slope_b_per_s'] / 1024:.2f} KiB/s; {r['growth_per_hour_at_1hz_mib']:.2f} MiB per hour "
         f"at 1 Hz if it went on")
     say(f"  RSS after warm-up {(r['rss_start_kib'] or 0) * kib:.1f} -> {(r['rss_end_kib'] or 0) * kib:.1f} "

@@ -91,13 +91,18 @@ async def test_live_screen_shows_nothing_scheduled_while_it_runs(lib, tmp_path):
     assert any("INVALID" in s for s in seen)
 
 
+async def _open_form(app, pilot) -> None:
+    """From the Priority tab's runs table, ``n`` opens the new-experiment form."""
+    await _wait(pilot, lambda: app.focused is not None and app.focused.id == "pr-runs")
+    await pilot.press("n")
+    await _wait(pilot, lambda: isinstance(app.screen, FormScreen))
+
+
 async def test_new_priority_form_validates(lib, tmp_path):
     app = XSchedApp(_cfg(lib, tmp_path), specs=[], hostname="gpu-host", autorun=False,
                     start_tab="tab-priority", poll=False)
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "pr-runs")
-        await pilot.press("n")
-        await _wait(pilot, lambda: isinstance(app.screen, FormScreen))
+        await _open_form(app, pilot)
         app.screen.query_one("#f-repeats").value = "zero"
         await pilot.press("enter")
         await pilot.pause(0.1)
@@ -167,9 +172,7 @@ async def test_new_priority_form_offers_tenants_and_partition(lib, tmp_path):
     app = XSchedApp(_cfg(lib, tmp_path), specs=[], hostname="gpu-host", autorun=False,
                     start_tab="tab-priority", poll=False)
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "pr-runs")
-        await pilot.press("n")
-        await _wait(pilot, lambda: isinstance(app.screen, FormScreen))
+        await _open_form(app, pilot)
         for key in ("tenants", "partition", "policy", "port", "fraction", "seconds"):
             assert app.screen.query_one(f"#f-{key}") is not None
         app.screen.query_one("#f-tenants").value = "name=a,kind=infer,rate=5;name=b,kind=matmul"
