@@ -23,14 +23,16 @@ UI or a worker thread); :meth:`LogFacts.snapshot` returns immutable :class:`Proc
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress, groupby, repeat
-from operator import attrgetter, is_not
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from types import MappingProxyType
 from typing import Any
 
+from xsched_tui.core.batchscan import eager_positions, source_runs
 from xsched_tui.core.logparse import (
     AssertionFailed,
     AutoXQueueFailed,
@@ -155,10 +157,10 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
         od.popitem(last=False)
 
 
-_get_source = attrgetter("source_id")
-_get_record = attrgetter("record")
+_get_record = itemgetter(2)  # LogEntry.record (a plain index: cheaper than the property)
 _get_level = attrgetter("level")
 _ERRO = Level.ERRO
+_NO_EVENT = type(None)
 
 # Events that carry the pid they are about (used for xserver-role and pid-less sources).
 _PID_EVENTS = (XQueueCreated, XQueueDestroyed, ClientConnected, ClientClosed, UtilizationSet)
@@ -184,63 +186,82 @@ class LogFacts:
         """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo. True if
         anything changed.
 
-        This runs on the hub's thread for every line (100k lines/s): each run of one source's
-        entries is looked at by C-level passes, and only its few interesting records (a typed
-        event other than :class:`Other`, or an ERRO line) go through :meth:`_one`. The rest (an
-        XSched message without a modelled event) only mark their process as seen: one
-        :meth:`_proc` and the run's latest timestamp, the same end state as one call each."""
+        This runs on the hub's thread for every line (100k lines/s): the batch is looked at by
+        C-level passes, and only the few interesting records of each run of one source's entries
+        (a typed event other than :class:`Other`, or an ERRO line) go through :meth:`_one`. The
+        rest (an XSched message without a modelled event: nearly all lazy records, which are
+        never looked at) only mark their process as seen: one :meth:`_proc` and the run's latest
+        timestamp, the same end state as one call each."""
         if not isinstance(entries, (list, tuple)):
             entries = list(entries)
         changed = False
         with self._lock:
-            for sid, group in groupby(entries, key=_get_source):
-                info = sources.get(sid)
-                if info is None:
-                    continue
-                if self._run(info, list(map(_get_record, group))):
-                    changed = True
+            runs = source_runs(entries)
+            if runs:
+                recs = list(map(_get_record, entries))
+                eager = eager_positions(recs)
+                lo = 0
+                for sid, a, b in runs:
+                    info = sources.get(sid)
+                    if eager and eager[-1] >= a:  # the eager records of this run: eager[lo:hi]
+                        while eager[lo] < a:
+                            lo += 1
+                        hi = bisect_left(eager, b, lo)
+                        pos = [i - a for i in eager[lo:hi]] if a else eager[lo:hi]
+                        lo = hi
+                    else:
+                        pos = []
+                    if info is not None and self._run(info, recs[a:b], pos):
+                        changed = True
             if changed:
                 self.version += 1
         return changed
 
-    def _run(self, info: SourceInfo, recs: list[LogRecord]) -> bool:
-        """Fold one source's records, in order (lock held); see :meth:`ingest`."""
+    def _run(self, info: SourceInfo, recs: list[LogRecord], pos: list[int]) -> bool:
+        """Fold one source's records, in order (lock held); ``pos``: the positions of the ones
+        that are not lazy (ascending). See :meth:`ingest`."""
         n = len(recs)
-        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
-        levels = list(map(_get_level, recs))
-        n_other = types.count(Other)
-        n_erro = levels.count(_ERRO)
-        if n_other == n and not n_erro:
-            idx: list[int] = []
-        else:
-            idx = list(compress(range(n), map(is_not, types, repeat(Other))))
-            if n_erro:
-                i = -1
-                for _ in range(n_erro):
-                    i = levels.index(_ERRO, i + 1)
-                    idx.append(i)
-                idx = sorted(set(idx))
         changed = False
-        plain_other = n_other  # Other records that are not ERRO lines: "seen" only
-        for i in idx:
-            rec = recs[i]
-            ev = rec.event
-            t = types[i]
-            if t is Other:
-                plain_other -= 1  # an ERRO line with an Other event: _one counts it
-            elif t is type(None) and levels[i] is not _ERRO:
-                continue  # no event, not an error: not a fact
-            if self._one(info, rec, ev):
-                changed = True
+        plain_other = n - len(pos)  # lazy records: an Other event, never an ERRO line
+        types: list[type] = []
+        levels: list[Level | None] = []
+        if pos:
+            sub = recs if len(pos) == n else list(map(recs.__getitem__, pos))
+            types = event_types(sub)
+            levels = list(map(_get_level, sub))
+            n_other = types.count(Other)
+            plain_other += n_other
+            n_erro = levels.count(_ERRO)
+            if n_other != len(sub) or n_erro:
+                idx = list(compress(range(len(sub)), map(is_not, types, repeat(Other))))
+                if n_erro:
+                    i = -1
+                    for _ in range(n_erro):
+                        i = levels.index(_ERRO, i + 1)
+                        idx.append(i)
+                    idx = sorted(set(idx))
+                for j in idx:
+                    rec = sub[j]
+                    t = types[j]
+                    if t is Other:
+                        plain_other -= 1  # an ERRO line with an Other event: _one counts it
+                    elif t is _NO_EVENT and levels[j] is not _ERRO:
+                        continue  # no event, not an error: not a fact
+                    if self._one(info, rec, rec.event):
+                        changed = True
         if plain_other and info.pid is not None and info.role != "xserver":
             # Every such record would call _proc(pid) and set last_seen from its timestamp, as
-            # every record _one took did: the end state is the latest timestamp of all of them.
+            # every record _one took did: the end state is the latest timestamp of all of them
+            # (a record without event that is no ERRO line does not count).
             p = self._proc(info.pid)
+            j = len(pos) - 1
             for k in range(n - 1, -1, -1):
-                rec = recs[k]
-                if types[k] is type(None) and levels[k] is not _ERRO:
-                    continue
-                ts = rec.timestamp
+                if j >= 0 and pos[j] == k:  # an eager record
+                    skip = types[j] is _NO_EVENT and levels[j] is not _ERRO
+                    j -= 1
+                    if skip:
+                        continue
+                ts = recs[k].timestamp
                 if ts is not None:
                     p.last_seen = ts
                     break

@@ -57,6 +57,7 @@ from itertools import compress, count, repeat
 from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, NamedTuple
 
+from xsched_tui.core.batchscan import eager_positions
 from xsched_tui.core.headlines import (
     HEADLINE_EVENT_TYPES,
     Headline,
@@ -622,6 +623,37 @@ _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
 _XSCHED = Kind.XSCHED
 _MISS = object()
+
+
+def _scan(recs: list[LogRecord]) -> tuple[int, int, int, list[LogRecord]]:
+    """(warnings, errors, truncated lines, the interesting records in order) of ``recs``.
+
+    Interesting: records with a typed event (or none) plus every warning and error, minus
+    XSched INFO/DEBG lines whose event is Other: those never attribute a pid or make a headline.
+    """
+    n = len(recs)
+    levels = list(map(_get_level, recs))
+    warn = levels.count(_WARN)
+    err = levels.count(_ERRO)
+    trunc = list(map(_get_truncated, recs)).count(True)
+    types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
+    n_other = types.count(Other)
+    # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
+    # records with another event type (or none) plus every warning and error, in order.
+    if not warn and not err and n_other == n:
+        return warn, err, trunc, []
+    idx = list(compress(range(n), map(is_not, types, repeat(Other)))) if n_other != n else []
+    for lv, k in ((_WARN, warn), (_ERRO, err)):
+        i = -1
+        for _ in range(k):
+            i = levels.index(lv, i + 1)
+            idx.append(i)
+    if warn or err:
+        idx = sorted(set(idx))
+    cand = [recs[i] for i in idx]
+    interesting = [r for r in cand if r.kind is not _PLAIN and not (
+        type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
+    return warn, err, trunc, interesting
 
 
 def _norm_path(path: str) -> str:
@@ -1434,7 +1466,9 @@ class LogHub:
         """Number, count and store records; pid attribution and headlines (worker thread).
 
         Per-record work is done by C-level passes (map/count/compress); only the few records
-        that can matter (a typed event, a warning or an error) are looked at one by one."""
+        that can matter (a typed event, a warning or an error) are looked at one by one. Lazy
+        records (batchscan: plain XSched INFO/DEBG lines, nearly all of them) are not looked at
+        at all: they are never warnings, errors, truncated or interesting."""
         if not recs:
             return
         sid = s.info.id
@@ -1444,28 +1478,13 @@ class LogHub:
         # frees as many GC-tracked objects as were just made, so the collector seldom runs.
         entries = list(map(_tuple_new, repeat(LogEntry), zip(repeat(sid), count(seq + 1), recs)))
         s.seq = seq + n
-        levels = list(map(_get_level, recs))
-        warn = levels.count(_WARN)
-        err = levels.count(_ERRO)
-        trunc = list(map(_get_truncated, recs)).count(True)
-        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
-        n_other = types.count(Other)
-        # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
-        # records with another event type (or none) plus every warning and error, in order.
-        if not warn and not err and n_other == n:
-            cand: list[LogRecord] = []
+        eager = eager_positions(recs)
+        if not eager:
+            warn = err = trunc = 0
+            interesting: list[LogRecord] = []
         else:
-            idx = list(compress(range(n), map(is_not, types, repeat(Other)))) if n_other != n else []
-            for lv, k in ((_WARN, warn), (_ERRO, err)):
-                i = -1
-                for _ in range(k):
-                    i = levels.index(lv, i + 1)
-                    idx.append(i)
-            if warn or err:
-                idx = sorted(set(idx))
-            cand = [recs[i] for i in idx]
-        interesting = [r for r in cand if r.kind is not _PLAIN and not (
-            type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
+            warn, err, trunc, interesting = _scan(
+                recs if len(eager) == n else list(map(recs.__getitem__, eager)))
         with self._lock:
             if s.removed:
                 return
