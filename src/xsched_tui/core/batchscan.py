@@ -15,13 +15,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import compress, repeat
 from operator import is_not, itemgetter, ne
-from typing import Any
+from typing import Any, NamedTuple
 
 from xsched_tui.core.logparse import LogRecord, _LazyRecord
 
-__all__ = ["eager_positions", "source_runs"]
+__all__ = ["BatchScan", "eager_positions", "scan_entries", "source_runs"]
 
 _get_source = itemgetter(0)  # LogEntry.source_id (a plain index: cheaper than the property)
+_get_record = itemgetter(2)  # LogEntry.record
+
+
+class BatchScan(NamedTuple):
+    """What every consumer of a batch of entries needs first: ``runs``, the ``(source_id, start,
+    stop)`` of every run of consecutive entries of one source (:func:`source_runs`), and
+    ``eager``, the ascending positions of the entries whose record is not lazy
+    (:func:`eager_positions`). The hub builds it while it accepts records (LogBatch.scan), so
+    its consumers do not pass over every entry again to find it."""
+
+    runs: list[tuple[Any, int, int]]
+    eager: list[int]
 
 
 def eager_positions(recs: Sequence[LogRecord]) -> list[int]:
@@ -56,3 +68,9 @@ def source_runs(entries: Sequence[Any]) -> list[tuple[Any, int, int]]:
     starts = [0, *cuts]
     stops = [*cuts, n]
     return list(zip(map(sids.__getitem__, starts), starts, stops, strict=True))
+
+
+def scan_entries(entries: Sequence[Any]) -> BatchScan:
+    """The :class:`BatchScan` of ``entries`` (LogEntry tuples), for batches that came without."""
+    runs = source_runs(entries)
+    return BatchScan(runs, eager_positions(list(map(_get_record, entries))) if runs else [])

@@ -25,14 +25,14 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from types import MappingProxyType
 from typing import Any
 
-from xsched_tui.core.batchscan import eager_positions, source_runs
+from xsched_tui.core.batchscan import BatchScan, scan_entries
 from xsched_tui.core.logparse import (
     AssertionFailed,
     AutoXQueueFailed,
@@ -157,7 +157,6 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
         od.popitem(last=False)
 
 
-_get_record = itemgetter(2)  # LogEntry.record (a plain index: cheaper than the property)
 _get_level = attrgetter("level")
 _ERRO = Level.ERRO
 _NO_EVENT = type(None)
@@ -182,51 +181,51 @@ class LogFacts:
 
     # -- feeding -------------------------------------------------------------------------------
 
-    def ingest(self, entries: Iterable[LogEntry], sources: Mapping[str, SourceInfo]) -> bool:
-        """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo. True if
-        anything changed.
+    def ingest(self, entries: Iterable[LogEntry], sources: Mapping[str, SourceInfo],
+               scan: BatchScan | None = None) -> bool:
+        """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo; ``scan``:
+        the entries' BatchScan when known (LogBatch.scan). True if anything changed.
 
-        This runs on the hub's thread for every line (100k lines/s): the batch is looked at by
-        C-level passes, and only the few interesting records of each run of one source's entries
-        (a typed event other than :class:`Other`, or an ERRO line) go through :meth:`_one`. The
-        rest (an XSched message without a modelled event: nearly all lazy records, which are
-        never looked at) only mark their process as seen: one :meth:`_proc` and the run's latest
+        This runs on the hub's thread for every line (100k lines/s): given the scan, only the
+        few records of each run of one source's entries that are not lazy are looked at, and
+        only its interesting ones (a typed event other than :class:`Other`, or an ERRO line) go
+        through :meth:`_one`. The rest (an XSched message without a modelled event: every lazy
+        record) only mark their process as seen: one :meth:`_proc` and the run's latest
         timestamp, the same end state as one call each."""
         if not isinstance(entries, (list, tuple)):
             entries = list(entries)
+        if scan is None:
+            scan = scan_entries(entries)
         changed = False
         with self._lock:
-            runs = source_runs(entries)
-            if runs:
-                recs = list(map(_get_record, entries))
-                eager = eager_positions(recs)
-                lo = 0
-                for sid, a, b in runs:
-                    info = sources.get(sid)
-                    if eager and eager[-1] >= a:  # the eager records of this run: eager[lo:hi]
-                        while eager[lo] < a:
-                            lo += 1
-                        hi = bisect_left(eager, b, lo)
-                        pos = [i - a for i in eager[lo:hi]] if a else eager[lo:hi]
-                        lo = hi
-                    else:
-                        pos = []
-                    if info is not None and self._run(info, recs[a:b], pos):
-                        changed = True
+            eager = scan.eager
+            lo = 0
+            for sid, a, b in scan.runs:
+                info = sources.get(sid)
+                if eager and eager[-1] >= a:  # the eager records of this run: eager[lo:hi]
+                    while eager[lo] < a:
+                        lo += 1
+                    hi = bisect_left(eager, b, lo)
+                    pos = eager[lo:hi]
+                    lo = hi
+                else:
+                    pos = []
+                if info is not None and self._run(info, entries, a, b, pos):
+                    changed = True
             if changed:
                 self.version += 1
         return changed
 
-    def _run(self, info: SourceInfo, recs: list[LogRecord], pos: list[int]) -> bool:
-        """Fold one source's records, in order (lock held); ``pos``: the positions of the ones
-        that are not lazy (ascending). See :meth:`ingest`."""
-        n = len(recs)
+    def _run(self, info: SourceInfo, entries: Sequence[LogEntry], a: int, b: int,
+             pos: list[int]) -> bool:
+        """Fold the records of ``entries[a:b]`` (one source's), in order (lock held); ``pos``:
+        the positions of the ones that are not lazy (ascending). See :meth:`ingest`."""
         changed = False
-        plain_other = n - len(pos)  # lazy records: an Other event, never an ERRO line
+        plain_other = b - a - len(pos)  # lazy records: an Other event, never an ERRO line
         types: list[type] = []
         levels: list[Level | None] = []
         if pos:
-            sub = recs if len(pos) == n else list(map(recs.__getitem__, pos))
+            sub = [entries[i][2] for i in pos]
             types = event_types(sub)
             levels = list(map(_get_level, sub))
             n_other = types.count(Other)
@@ -255,13 +254,13 @@ class LogFacts:
             # (a record without event that is no ERRO line does not count).
             p = self._proc(info.pid)
             j = len(pos) - 1
-            for k in range(n - 1, -1, -1):
+            for k in range(b - 1, a - 1, -1):
                 if j >= 0 and pos[j] == k:  # an eager record
                     skip = types[j] is _NO_EVENT and levels[j] is not _ERRO
                     j -= 1
                     if skip:
                         continue
-                ts = recs[k].timestamp
+                ts = entries[k][2].timestamp
                 if ts is not None:
                     p.last_seen = ts
                     break

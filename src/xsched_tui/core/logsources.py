@@ -54,10 +54,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress, count, repeat
-from operator import attrgetter, is_not
+from operator import add, attrgetter, is_not
 from typing import TYPE_CHECKING, NamedTuple
 
-from xsched_tui.core.batchscan import eager_positions
+from xsched_tui.core.batchscan import BatchScan, eager_positions
 from xsched_tui.core.headlines import (
     HEADLINE_EVENT_TYPES,
     Headline,
@@ -181,6 +181,9 @@ class LogBatch:
     ``notices``: one-line messages for the user (rotated, truncated, watcher fallback...).
     ``skipped``: lines dropped since the previous batch: the consumer was too slow (oldest
     undelivered entries dropped), or a writer was faster than parsing (skipped ahead in a file).
+    ``scan``: the entries' runs per source and the positions of their records that are not lazy
+    (:class:`~xsched_tui.core.batchscan.BatchScan`), as the hub found them while accepting the
+    records; None when unknown (consumers then scan the entries themselves).
     """
 
     entries: tuple[LogEntry, ...]
@@ -189,6 +192,7 @@ class LogBatch:
     headlines: tuple[Headline, ...]
     notices: tuple[str, ...]
     skipped: int
+    scan: BatchScan | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -763,6 +767,10 @@ class LogHub:
         self._more: set[str] = set()  # sources with more to read right now (backlog, work deadline)
         self._ops: list[Callable[[], None]] = []
         self._outbox: deque[LogEntry] = deque(maxlen=max(1, max_undelivered))
+        # The outbox's runs per source, oldest first: [source id, entries, eager positions in
+        # the run]; they may count more entries than the outbox kept (_out_n: how many).
+        self._out_runs: deque[list] = deque()
+        self._out_n = 0
         self._skipped = 0
         self._notices: list[str] = []
         self._book = HeadlineBook()
@@ -1504,6 +1512,7 @@ class LogHub:
             over = before + n - len(out)
             if over > 0:
                 self._skipped += over
+            self._note_run(sid, n, eager)
             found: list[Headline] = []
             for r in interesting:
                 ev = r.event
@@ -1522,6 +1531,45 @@ class LogHub:
             if found:
                 self._add_headlines(found)
             self._changed = True
+
+    def _note_run(self, sid: str, n: int, eager: list[int]) -> None:
+        """Remember that ``n`` entries of ``sid`` (with the eager records at positions ``eager``)
+        went to the outbox (lock held): the batch's scan (LogBatch.scan)."""
+        runs = self._out_runs
+        self._out_n += n
+        if runs:
+            last = runs[-1]
+            if last[0] == sid:  # the same source again: one run, as groupby would make it
+                if eager:
+                    last[2] += map(add, eager, repeat(last[1])) if last[1] else eager
+                last[1] += n
+                return
+        runs.append([sid, n, eager])
+
+    def _take_scan(self, kept: int) -> BatchScan:
+        """The scan of the ``kept`` entries the outbox holds, oldest first (lock held); resets."""
+        runs = self._out_runs
+        drop = self._out_n - kept  # the oldest entries the full outbox let go
+        while drop > 0:
+            first = runs[0]
+            if first[1] <= drop:
+                runs.popleft()
+                drop -= first[1]
+                continue
+            first[1] -= drop
+            first[2] = [p - drop for p in first[2] if p >= drop]
+            drop = 0
+        out_runs: list[tuple[str, int, int]] = []
+        eager: list[int] = []
+        at = 0
+        for sid, n, ev in runs:
+            out_runs.append((sid, at, at + n))
+            if ev:
+                eager += map(add, ev, repeat(at)) if at else ev
+            at += n
+        runs.clear()
+        self._out_n = 0
+        return BatchScan(out_runs, eager)
 
     def _headline(self, s: _Src, r: LogRecord, ev: object) -> Headline | None:
         """headline_for(r, s.info), its severity and text remembered per source: a busy source
@@ -1659,6 +1707,8 @@ class LogHub:
             if self.on_batch is None:
                 with self._lock:
                     self._outbox.clear()
+                    self._out_runs.clear()
+                    self._out_n = 0
                     self._changed = False
                     self._new_headlines.clear()
                     self._notices.clear()
@@ -1683,6 +1733,7 @@ class LogHub:
                 tuple(self._new_headlines.values()),
                 tuple(self._notices),
                 self._skipped,
+                self._take_scan(len(entries)),
             )
             self._new_headlines.clear()
             self._notices.clear()
