@@ -826,7 +826,7 @@ def test_quiet_sources_are_read_first_and_busy_ones_round_robin(hub_factory):
 
 
 def test_headline_cache_gives_the_same_book(samples, monkeypatch):
-    """LogHub._headline remembers each source's headline texts: the book, the delivered
+    """LogHub._headline_text remembers each source's headline texts: the book, the delivered
     headlines and each source's last event equal those of headline_for on every record, over
     every sample log (loader errors, tracebacks, xserver logs whose source info changes as the
     content reveals the role) and repeated warnings, in small and large runs."""
@@ -857,7 +857,14 @@ def test_headline_cache_gives_the_same_book(samples, monkeypatch):
         hub = LogHub(None)
         hub.stop()  # no worker: it would clear the undelivered headlines (no consumer)
         if plain:
-            monkeypatch.setattr(hub, "_headline", lambda s, r, ev: headline_for(r, s.info))
+            def plain_text(s, r, ev):
+                h = headline_for(r, s.info)
+                if h is not None:  # what the hub builds from the text: headline_for's Headline
+                    assert h == Headline(r.timestamp, s.info.id, s.info.pid, h.severity, h.text,
+                                         1, r.timestamp)
+                return None if h is None else (h.severity, h.text)
+
+            monkeypatch.setattr(hub, "_headline_text", plain_text)
         infos = [hub.add_stream(f"s{i}", pid=None if i % 2 or i == len(streams) - 1 else 3000 + i)
                  for i in range(len(streams))]
         delivered = []

@@ -694,7 +694,7 @@ class _Src:
         self.skipped_lines = 0  # lines given up because the writer was faster than parsing
         self.lag_noticed = False
         self.hl_info: SourceInfo | None = None  # the info hl_cache's texts were made for
-        self.hl_cache: dict[tuple, tuple[str, str] | None] = {}  # LogHub._headline
+        self.hl_cache: dict[tuple, tuple[str, str] | None] = {}  # LogHub._headline_text
 
 
 class _Dir:
@@ -1513,23 +1513,26 @@ class LogHub:
             if over > 0:
                 self._skipped += over
             self._note_run(sid, n, eager)
-            found: list[Headline] = []
+            found: list[tuple[int | None, str, str, float | None]] = []
             for r in interesting:
                 ev = r.event
-                if ev is not None and (not s.pid_final or s.info.role is None):
+                # (a final pid is only given a role, by xserver's own lines)
+                if ev is not None and (not s.pid_final or (
+                        s.info.role is None and isinstance(ev, _XSERVER_EVENTS))):
                     self._attribute(s, r, ev)
                 if (type(ev) in HEADLINE_EVENT_TYPES or r.level is _ERRO or r.level is _WARN
                         or r.kind in _HL_KINDS):
-                    h = self._headline(s, r, ev)
-                    if h is not None:
-                        found.append(h)
+                    got = self._headline_text(s, r, ev)
+                    if got is not None:
+                        # the pid as it is now: _attribute may change it between two records
+                        found.append((s.info.pid, got[0], got[1], r.timestamp))
             for r in reversed(interesting):  # the source's last event: the latest one described
                 d = describe_event(r.event)
                 if d is not None:
                     s.last_event = d
                     break
             if found:
-                self._add_headlines(found)
+                self._add_headlines(sid, found)
             self._changed = True
 
     def _note_run(self, sid: str, n: int, eager: list[int]) -> None:
@@ -1571,12 +1574,13 @@ class LogHub:
         self._out_n = 0
         return BatchScan(out_runs, eager)
 
-    def _headline(self, s: _Src, r: LogRecord, ev: object) -> Headline | None:
-        """headline_for(r, s.info), its severity and text remembered per source: a busy source
-        repeats the same warning thousands of times a second, and building the text (event
-        sentence, pid, normalised handles) cost most of the hub's time on those lines. The text
-        depends on the record's kind, level, event and message (or, for lines that are not
-        XSched's, its text) and on the source's info, which the cache follows."""
+    def _headline_text(self, s: _Src, r: LogRecord, ev: object) -> tuple[str, str] | None:
+        """(severity, text) of headline_for(r, s.info), or None: remembered per source. A busy
+        source repeats the same warning thousands of times a second, and building the text
+        (event sentence, pid, normalised handles) cost most of the hub's time on those lines.
+        The text depends on the record's kind, level, event and message (or, for lines that are
+        not XSched's, its text) and on the source's info, which the cache follows. (The rest of
+        headline_for's Headline is the record's timestamp and the info's id and pid.)"""
         info = s.info
         if s.hl_info is not info:
             s.hl_info = info
@@ -1587,47 +1591,47 @@ class LogHub:
         try:
             got = cache.get(key, _MISS)
         except TypeError:  # an unhashable event field: no cache
-            return headline_for(r, info)
+            h = headline_for(r, info)
+            return None if h is None else (h.severity, h.text)
         if got is _MISS:
             h = headline_for(r, info)
             if len(cache) >= 256:
                 cache.clear()
-            cache[key] = None if h is None else (h.severity, h.text)
-            return h
-        if got is None:
-            return None
-        ts = r.timestamp
-        return Headline(ts, info.id, info.pid, got[0], got[1], 1, ts)
+            got = cache[key] = None if h is None else (h.severity, h.text)
+        return got
 
-    def _add_headlines(self, found: list[Headline]) -> None:
-        """book.add() every headline in order (lock held). A warning repeated 1000 times in one
-        batch is added once with its count (the same book state as 1000 adds: count summed,
-        latest timestamp), unless the book could evict within this batch."""
+    def _add_headlines(self, sid: str, found: list[tuple[int | None, str, str, float | None]]
+                       ) -> None:
+        """book.add() the headline of every ``(pid, severity, text, timestamp)`` of source
+        ``sid``, in order (lock held): Headline(timestamp, sid, pid, severity, text, 1,
+        timestamp) each, as headline_for makes it. A warning repeated 1000 times in one batch is
+        added once with its count (the same book state as 1000 adds: count summed, latest
+        timestamp), unless the book could evict within this batch. One Headline per text, not
+        per line: building one is most of the cost of a repeated warning."""
         book = self._book
         new = self._new_headlines
         if len(found) == 1:
-            h = book.add(found[0])
+            pid, sev, text, ts = found[0]
+            h = book.add(Headline(ts, sid, pid, sev, text, 1, ts))
             new[h.key] = h
             return
-        groups: dict[tuple[str, str], list] = {}
-        for h in found:
-            g = groups.get(h.key)
-            if g is None:
-                groups[h.key] = [h, h.count, h.timestamp]
+        groups: dict[str, list] = {}
+        for pid, sev, text, ts in found:
+            g = groups.get(text)
+            if g is None:  # the first one gives pid, severity and first timestamp
+                groups[text] = [pid, sev, ts, 1, ts]
             else:
-                g[1] += h.count
-                if h.timestamp is not None:
-                    g[2] = h.timestamp
+                g[3] += 1
+                if ts is not None:
+                    g[4] = ts
         if len(book) + len(groups) > book.limit:  # evictions would depend on the add order
-            for h in found:
-                h = book.add(h)
+            for pid, sev, text, ts in found:
+                h = book.add(Headline(ts, sid, pid, sev, text, 1, ts))
                 new[h.key] = h
             return
-        for key, (h, total, ts) in groups.items():
-            if total != h.count:  # (dataclasses.replace, without its per-call introspection)
-                h = Headline(ts, h.source_id, h.pid, h.severity, h.text, total, h.first_timestamp)
-            h = book.add(h)
-            new[key] = h
+        for text, (pid, sev, first, total, ts) in groups.items():
+            h = book.add(Headline(ts, sid, pid, sev, text, total, first))
+            new[h.key] = h
 
     def _attribute(self, s: _Src, r: LogRecord, ev: object) -> None:
         """pid (and role) from content (lock held). xserver logs name their clients: never take
