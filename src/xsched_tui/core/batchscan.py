@@ -23,6 +23,7 @@ __all__ = ["BatchScan", "eager_positions", "scan_entries", "source_runs"]
 
 _get_source = itemgetter(0)  # LogEntry.source_id (a plain index: cheaper than the property)
 _get_record = itemgetter(2)  # LogEntry.record
+_FEW = 64  # eager records found one by one (list.index) rather than by a pass over the batch
 
 
 class BatchScan(NamedTuple):
@@ -48,6 +49,20 @@ def eager_positions(recs: Sequence[LogRecord]) -> list[int]:
         return []
     if not k:
         return list(range(n))
+    m = n - k
+    if m <= _FEW:
+        # A few plain LogRecords among lazy ones (the live tail's usual batch): list.index
+        # finds each in C, ~half the cost of a compress pass over the whole batch.
+        out = []
+        i = -1
+        find = classes.index
+        try:
+            for _ in range(m):
+                i = find(LogRecord, i + 1)
+                out.append(i)
+            return out
+        except ValueError:  # records of another class (not made by LogParser)
+            pass
     return list(compress(range(n), map(is_not, classes, repeat(_LazyRecord))))
 
 

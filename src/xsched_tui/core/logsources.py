@@ -627,14 +627,31 @@ _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
 _XSCHED = Kind.XSCHED
 _MISS = object()
+_SCAN_LOOP = 32  # _scan: records looked at one by one rather than by C-level passes
 
 
 def _scan(recs: list[LogRecord]) -> tuple[int, int, int, list[LogRecord]]:
-    """(warnings, errors, truncated lines, the interesting records in order) of ``recs``.
+    """(warnings, errors, truncated lines, the interesting records in order) of ``recs``, none
+    of them lazy.
 
     Interesting: records with a typed event (or none) plus every warning and error, minus
     XSched INFO/DEBG lines whose event is Other: those never attribute a pid or make a headline.
     """
+    if len(recs) <= _SCAN_LOOP:  # a few: one Python loop beats a dozen C-level passes
+        warn = err = trunc = 0
+        interesting = []
+        for r in recs:
+            lv = r.level
+            if lv is _WARN:
+                warn += 1
+            elif lv is _ERRO:
+                err += 1
+            if r.truncated:
+                trunc += 1
+            if r.kind is not _PLAIN and (
+                    type(r.event) is not Other or lv is _WARN or lv is _ERRO):
+                interesting.append(r)
+        return warn, err, trunc, interesting
     n = len(recs)
     levels = list(map(_get_level, recs))
     warn = levels.count(_WARN)
