@@ -73,6 +73,7 @@ __all__ = [
     "event_types",
     "parse_line",
     "parse_lines",
+    "parser_impl",
 ]
 
 MAX_PARSE = 10_000
@@ -1526,9 +1527,41 @@ class LogParser:
 
     def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
         """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
-        (raw_len is len + extra). The hot loop: _parse, _xsched and the grouping of _one inlined
-        for an XSched line. With ``lazy``, an INFO/DEBG line whose message is not modelled becomes
-        a :class:`_LazyRecord` (its message and Other event are computed when read)."""
+        (raw_len is len + extra). With ``lazy`` and the compiled scanner (``_logscan``), the
+        scanner makes the lazy records of runs of unmodelled INFO/DEBG lines and :meth:`_run_py`
+        parses every other line; otherwise :meth:`_run_py` parses them all (the same records)."""
+        if _scan is None or not self._lazy or self._cpats:
+            self._run_py(strs, out, extra)
+            return
+        scan = _scan
+        run_py = self._run_py
+        count = len(strs)
+        i = 0
+        step = 1  # lines given to the Python loop after a scan took none (grows on such misses)
+        while i < count:
+            last = self._last_tod
+            if last is not None and self._regular:
+                try:
+                    j, self._lineno, self._last_tod = scan(strs, i, out, self._lineno, last,
+                                                           self._cur_mid, extra)
+                except (OverflowError, TypeError):  # a clock beyond C's range: the Python loop
+                    j = i
+                if j > i:
+                    step = 1
+                i = j
+                if i >= count:
+                    break
+            # strs[i] is a line the scanner does not take: the Python loop parses it. A log of
+            # mostly such lines (modelled events, other programs' output) would pay a scanner call
+            # per line, so after each miss the next run given to the Python loop doubles (<= 64).
+            run_py(strs[i : i + step], out, extra)
+            i += step
+            step = min(step * 2, 64)
+
+    def _run_py(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
+        """The hot loop in Python: _parse, _xsched and the grouping of _one inlined for an XSched
+        line. With ``lazy``, an INFO/DEBG line whose message is not modelled becomes a
+        :class:`_LazyRecord` (its message and Other event are computed when read)."""
         app = out.append
         match = _hot_match
         head_get = _HEADS.get
@@ -1749,3 +1782,25 @@ def parse_lines(lines: Iterable[str | bytes], base_date: _dt.date | None = None,
     out = p.feed_many(lines)
     out.extend(p.flush())
     return out
+
+
+# The compiled scanner (src/xsched_tui/core/_logscan.c, built when a C compiler is available;
+# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records in C.
+_scan: Callable[..., tuple[int, int, int]] | None = None
+if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
+    try:
+        from xsched_tui.core import _logscan
+    except ImportError:
+        pass
+    else:
+        try:
+            _logscan.configure(_LazyRecord, dict(LogRecord.__dict__), _K_XSCHED, _L_INFO, _L_DEBG,
+                               _DISPATCH, MAX_PARSE, _HALF_DAY_US)
+            _scan = _logscan.scan
+        except (TypeError, AttributeError):  # a record layout the scanner does not know
+            _scan = None
+
+
+def parser_impl() -> str:
+    """Which hot loop the live tail uses: "compiled" (the C scanner) or "python"."""
+    return "compiled" if _scan is not None else "python"
