@@ -1,9 +1,10 @@
-"""The compiled scanner of the live tail (core/_logscan.c) against the Python hot loop.
+"""The compiled scanner of the parser's hot loop (core/_logscan.c) against the Python loop.
 
-LogParser(lazy=True) uses the scanner for runs of unmodelled XSched INFO/DEBG lines when it was
-built; with it or without it the records must be the same, field for field, lazy or not, in the
-same order, whatever the chunking: on every recorded sample, on lines near the format's edges and on
-generated streams (hypothesis) around midnight.
+LogParser uses the scanner, when it was built, for runs of the three frequent messages (XQueue
+created/destroyed, set priority, utilization) and, with lazy=True (the live tail), of unmodelled
+XSched INFO/DEBG lines; with it or without it the records must be the same, field for field, lazy
+or not, in the same order, whatever the chunking: on every recorded sample, on lines near the
+format's edges and on generated streams (hypothesis) around midnight.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ EAGER = ("kind", "text", "level", "tid", "tod_us", "tag", "fields", "lines", "ra
          "truncated", "lineno", "timestamp", "ansi")
 
 
-def _run(lines: list, chunk: int, compiled: bool, base_date: dt.date | None = DAY) -> list[LogRecord]:
+def _run(lines: list, chunk: int, compiled: bool, base_date: dt.date | None = DAY,
+         lazy: bool = True) -> list[LogRecord]:
     saved = lp._scan
     if not compiled:
         lp._scan = None
     try:
-        p = LogParser(base_date=base_date, lazy=True)
+        p = LogParser(base_date=base_date, lazy=lazy)
         out: list[LogRecord] = []
         for i in range(0, len(lines), chunk):
             out += p.feed_many(lines[i : i + chunk])
@@ -50,12 +52,13 @@ def _shape(recs: list[LogRecord]) -> list[tuple]:
 
 
 def _same(lines: list, chunks: tuple[int, ...] = (1, 7, 4096), base_date: dt.date | None = DAY) -> int:
-    want = _run(lines, 4096, compiled=False, base_date=base_date)
-    shape = _shape(want)  # (comparing records fills lazy ones in place: take the shape first)
-    for chunk in chunks:
-        got = _run(lines, chunk, compiled=True, base_date=base_date)
-        assert _shape(got) == shape, chunk
-        assert got == want  # every field, lazy ones filled
+    for lazy in (False, True):  # the eager parser (headless logs, replay) uses the scanner too
+        want = _run(lines, 4096, compiled=False, base_date=base_date, lazy=lazy)
+        shape = _shape(want)  # (comparing records fills lazy ones in place: take the shape first)
+        for chunk in chunks:
+            got = _run(lines, chunk, compiled=True, base_date=base_date, lazy=lazy)
+            assert _shape(got) == shape, (chunk, lazy)
+            assert got == want  # every field, lazy ones filled
     return sum(type(r) is lp._LazyRecord for r in _run(lines, 4096, compiled=True,
                                                           base_date=base_date))
 
@@ -109,6 +112,24 @@ LINES = [
     "[XSCHED INFO @ T 5 @ 09:05:23.000014] caf\u00e9 (not ASCII)",
     "[XSCHED INFO @ T 5 @ 09:05:23.000015] tab\there",
     "[XSCHED INFO @ T 5 @ 09:05:23.000016] last",
+    # the three frequent messages (made in C with their events) and near misses
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x7f3a2c000b70) from process 1603 created",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (7f3a2c000b70) from process (1603) destroyed",
+    "[XSCHED WARN @ T 5 @ 09:05:23.000017] XQueue (0xffffffffffffffff) from process 1) created",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x1ffffffffffffffff) from process 1 created",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x) from process 1 created",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0X1F) from process 1 created",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x1) from process 1 created ",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x1) from process 1 created @ /x.cpp:3",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000017] XQueue (0x1) from process  1 created",
+    "[XSCHED ERRO @ T 5 @ 09:05:23.000018] set priority -3 for XQueue 0xAB",
+    "[XSCHED DEBG @ T 5 @ 09:05:23.000018] set priority 3 for XQueue ab",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000018] set priority - for XQueue 0x1",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000018] set priority 1234567890123456789 for XQueue 0x1",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000018] set priority 123456789012345678 for XQueue 0x1",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000019] utilization of process (7 set to -50",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000019] utilization of process 7 set to 100",
+    "[XSCHED INFO @ T 5 @ 09:05:23.000019] utilization of process 7 set to",
 ]
 
 
@@ -149,10 +170,11 @@ _LINE = st.builds(
        st.integers(1, 9))
 def test_generated_streams(lines: list[str], chunk: int) -> None:
     lines = [x.replace("\n", " ").replace("\r", " ") for x in lines]
-    want = _run(lines, 4096, compiled=False)
-    got = _run(lines, chunk, compiled=True)
-    assert _shape(got) == _shape(want)
-    assert got == want
+    for lazy in (False, True):
+        want = _run(lines, 4096, compiled=False, lazy=lazy)
+        got = _run(lines, chunk, compiled=True, lazy=lazy)
+        assert _shape(got) == _shape(want)
+        assert got == want
 
 
 def test_pure_parser_switch() -> None:
@@ -182,3 +204,21 @@ def test_scanner_refuses_bad_input_without_crashing() -> None:
     assert len(out) == 1 and out[0].lineno == 1 and out[0].text.endswith("] x")
     with pytest.raises(OverflowError):
         _logscan.scan(["x"], 0, out, 0, 1 << 70, 0.0, 0)
+
+
+@needs_scanner
+def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # explicit-stream's xserver log: XQueue created/destroyed and set priority lines nearly all
+    # of it: the scanner makes their records, the Python loop only the rest
+    lines = (samples / "explicit-stream" / "xserver.stderr.log").read_text().splitlines()
+    to_python = [0]
+    run_py = LogParser._run_py
+
+    def counted(self, strs, out, extra=0):
+        to_python[0] += len(strs)
+        return run_py(self, strs, out, extra)
+
+    monkeypatch.setattr(LogParser, "_run_py", counted)
+    recs = LogParser(base_date=DAY, lazy=True).feed_many(lines)
+    assert len(recs) == len(lines) > 500
+    assert to_python[0] < 0.05 * len(lines), to_python[0]

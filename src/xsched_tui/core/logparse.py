@@ -1533,13 +1533,15 @@ class LogParser:
 
     def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
         """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
-        (raw_len is len + extra). With ``lazy`` and the compiled scanner (``_logscan``), the
-        scanner makes the lazy records of runs of unmodelled INFO/DEBG lines and :meth:`_run_py`
-        parses every other line; otherwise :meth:`_run_py` parses them all (the same records)."""
-        if _scan is None or not self._lazy or self._cpats:
+        (raw_len is len + extra). With the compiled scanner (``_logscan``), the scanner makes the
+        records of runs of the three frequent messages and (``lazy``) the lazy records of
+        unmodelled INFO/DEBG lines, and :meth:`_run_py` parses every other line; without it
+        :meth:`_run_py` parses them all (the same records either way)."""
+        if _scan is None or self._cpats:
             self._run_py(strs, out, extra)
             return
         scan = _scan
+        lazy = self._lazy
         run_py = self._run_py
         count = len(strs)
         i = 0
@@ -1549,7 +1551,7 @@ class LogParser:
             if last is not None and self._regular:
                 try:
                     j, self._lineno, self._last_tod = scan(strs, i, out, self._lineno, last,
-                                                           self._cur_mid, extra)
+                                                           self._cur_mid, extra, lazy)
                 except (OverflowError, TypeError):  # a clock beyond C's range: the Python loop
                     j = i
                 if j > i:
@@ -1801,7 +1803,8 @@ def parse_lines(lines: Iterable[str | bytes], base_date: _dt.date | None = None,
 
 
 # The compiled scanner (src/xsched_tui/core/_logscan.c, built when a C compiler is available;
-# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records in C.
+# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records, and those of the
+# three frequent messages, in C.
 _scan: Callable[..., tuple[int, int, int]] | None = None
 if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
     try:
@@ -1810,8 +1813,10 @@ if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
         pass
     else:
         try:
-            _logscan.configure(_LazyRecord, dict(LogRecord.__dict__), _K_XSCHED, _L_INFO, _L_DEBG,
-                               _DISPATCH, MAX_PARSE, _HALF_DAY_US)
+            _logscan.configure(_LazyRecord, LogRecord, dict(LogRecord.__dict__), _K_XSCHED,
+                               (Level.ERRO, Level.WARN, _L_INFO, _L_DEBG), _DISPATCH, MAX_PARSE,
+                               _HALF_DAY_US,
+                               (XQueueCreated, XQueueDestroyed, PrioritySet, UtilizationSet))
             _scan = _logscan.scan
         except (TypeError, AttributeError):  # a record layout the scanner does not know
             _scan = None
