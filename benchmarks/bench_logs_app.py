@@ -2,7 +2,8 @@
 "SSH bandwidth").
 
     python -m benchmarks.bench_logs_app [--seconds 10] [--files 64] [--rates 100000,10000]
-        [--idle 10] [--no-latency] [--filtered] [--profile FILE] [--gc-threshold 10000,50,100]
+        [--idle 10] [--no-latency] [--filtered] [--line-writes] [--profile FILE]
+        [--gc-threshold 10000,50,100]
 
 ``xsched-tui app --logs DIR`` runs in a 120x40 pty whose output is drained (and counted) by this
 process; DIR holds ``--files`` empty ``worker-*.log`` files and ``aaa-marker.log`` before the app
@@ -14,7 +15,9 @@ thread; the hub's worker is usually the busiest other one).
 
 (a) idle: nothing written, Logs tab on screen. Budget <= 0.5 % of a core.
 (b) busy: a separate writer process appends XSched-format lines (80 % INFO, 15 % DEBG, 4 % WARN,
-    1 % ERRO) to the worker files at a total of RATE lines/s for ``--seconds``: the app's CPU % and
+    1 % ERRO) to the worker files at a total of RATE lines/s for ``--seconds`` (one write() per file
+    every 10 ms; ``--line-writes``: one write() per line, as XSched's unbuffered stderr does, so
+    one inotify event per line): the app's CPU % and
     the bytes/s it writes to the terminal (budget <= 64 KiB/s while tailing busy logs). The ingest
     budget is <= 50 % of a core at 100k lines/s. The view follows the merged tail. "lines shown"
     is the share of the written lines the app did not skip (the Logs status line's "N lines
@@ -63,8 +66,8 @@ from benchmarks.stats import machine, summarize
 
 
 def busy(app: App, d: str, rate: float, seconds: float, nfiles: int, mark_every: float,
-         mark0: int) -> dict:
-    w = Writer(d, rate, seconds, nfiles, mark_every, mark0)
+         mark0: int, line_writes: bool = False) -> dict:
+    w = Writer(d, rate, seconds, nfiles, mark_every, mark0, line_writes)
     w.go()
     cpu, bps, whole = sample(app, seconds)
     w.wait()
@@ -138,10 +141,11 @@ def phase(app: App, d: str, a: argparse.Namespace, rate: float, mark0: int, what
           say: Say = print) -> dict:
     threads0 = thread_cpu(app.pid)
     skipped0 = skipped_lines(app)
-    r = busy(app, d, rate, a.seconds, a.files, 0.25, mark0)
+    lw = getattr(a, "line_writes", False)
+    r = busy(app, d, rate, a.seconds, a.files, 0.25, mark0, lw)
     split = thread_split(app.pid, threads0, a.seconds)
     say(f"({what}) {a.files} files at {r['rate']:.0f} lines/s for {a.seconds:.0f} s "
-        f"({r['written']} lines), {VIEWS[what]}:")
+        f"({r['written']} lines{', one write() each' if lw else ''}), {VIEWS[what]}:")
     say(f"    app CPU {r['cpu'].fmt('% of a core')}; whole window {r['whole']:.1f} %"
         f"  budget <= 50 % at 100k lines/s")
     say(f"    by thread (schedstat): {split}")
@@ -193,6 +197,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", metavar="FILE", default=None,
                     help="cProfile the app's main (UI) thread during the first busy phase; "
                          "write the stats to FILE and print the top functions")
+    ap.add_argument("--line-writes", action="store_true",
+                    help="the writer does one write() per line (as XSched's unbuffered stderr: "
+                         "an inotify event per line), not one per file every 10 ms")
     ap.add_argument("--gc-threshold", default=None,
                     help="start the app with gc.set_threshold(these) (e.g. 10000,50,50)")
     return ap.parse_args(argv)

@@ -41,6 +41,7 @@ import os, sys, time
 d, rate, secs, nfiles, mark_every = (sys.argv[1], float(sys.argv[2]), float(sys.argv[3]),
                                      int(sys.argv[4]), float(sys.argv[5]))
 mark0 = int(sys.argv[6])
+line_writes = len(sys.argv) > 7 and sys.argv[7] == "1"  # one write() per line, as XSched's stderr
 mfd = os.open(f"{d}/{MARKER_FILE}", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if mark_every > 0 else -1
 fds = [os.open(f"{d}/worker-{2000 + i}.stderr.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
        for i in range(nfiles)]
@@ -87,7 +88,11 @@ while True:
                 out.append(f"[XSCHED WARN @ T {tid} @ {tod}] {warn}\n")
             else:
                 out.append(f"[XSCHED ERRO @ T {tid} @ {tod}] {erro}\n")
-        os.write(fd, "".join(out).encode())
+        if line_writes:
+            for s in out:
+                os.write(fd, s.encode())
+        else:
+            os.write(fd, "".join(out).encode())
     if time.monotonic() >= next_mark:
         next_mark += mark_every
         t_mark = time.time()
@@ -467,13 +472,15 @@ def make_log_dir(d: str, nfiles: int, marker: bool = True) -> list[str]:
 
 class Writer:
     """The WRITER script in its own process: ``rate`` lines/s over ``nfiles`` files for ``seconds``
-    once ``go()`` is called, and a marker line every ``mark_every`` s (0: none)."""
+    once ``go()`` is called, and a marker line every ``mark_every`` s (0: none). Each file gets
+    one write() of its lines every 10 ms, or with ``line_writes`` one write() per line (what an
+    XSched process does: its log goes to an unbuffered stderr; every write is an inotify event)."""
 
     def __init__(self, d: str, rate: float, seconds: float, nfiles: int, mark_every: float = 0.0,
-                 mark0: int = 0) -> None:
+                 mark0: int = 0, line_writes: bool = False) -> None:
         self.p = subprocess.Popen(
             [sys.executable, "-c", f"MARKER_FILE = {MARKER_FILE!r}\n" + WRITER, d, str(rate),
-             str(seconds), str(nfiles), str(mark_every), str(mark0)],
+             str(seconds), str(nfiles), str(mark_every), str(mark0), "1" if line_writes else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.marks: dict[int, float] = {}
         self.done: tuple[int, float, int] | None = None

@@ -128,12 +128,18 @@ def b_parse(quick: bool, say: Say, res: dict) -> list[Row]:
     r = bench_parse.measure(2 if quick else 5, nlines)
     lim = (">=", 500.0)  # k lines/s: PERFORMANCE.md "bursts to >= 500 k lines/s parse ceiling"
     rows = []
+    impl = bench_parse.parser_impl()
     for key, label in (("streaming", "parse, streaming, recorded xserver log"),
+                       ("live", "parse as the live tail, recorded xserver log"),
                        ("mix", "parse, streaming, writer's line mix"),
+                       ("mix-live", "parse as the live tail, writer's line mix"),
                        ("kept", "parse, all records kept (headless logs)")):
         s, g = r[key]
+        note = f"{nlines} lines, one core; GC {100 * g.median:.0f} % of it"
+        if key.endswith("live"):
+            note += f"; lazy records, {impl} hot loop"
         rows.append(stat_row("logs", label, s, "k lines/s", 1e-3, limit=lim if key != "kept" else None,
-                             note=f"{nlines} lines, one core; GC {100 * g.median:.0f} % of it"))
+                             note=note))
     return rows
 
 

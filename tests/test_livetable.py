@@ -3,7 +3,9 @@ changes (its caches are keyed per cell/row version; a stale cell would be a lie 
 
 from __future__ import annotations
 
+import pytest
 from textual.app import App, ComposeResult
+from textual.widgets.data_table import CellDoesNotExist
 
 from xsched_tui.tui.widgets.livetable import LiveTable
 
@@ -74,3 +76,37 @@ async def test_a_row_updated_out_of_view_is_drawn_when_scrolled_in():
         y = 30 - int(t.scroll_offset.y) + 1  # + the header line
         assert "NEW30" in t.render_line(y).text
         assert "v29" in t.render_line(y - 1).text
+
+
+async def test_set_cells_draws_what_set_cell_one_by_one_draws():
+    # the batch form: several cells of one row (one region), cells of other rows, a row out of
+    # view, the same cell twice (the last value wins), and a missing cell raising like set_cell
+    async def drawn(batch: bool) -> list[str]:
+        app = T()
+        async with app.run_test(size=(80, 8)) as pilot:
+            t = app.query_one(LiveTable)
+            for c in ("a", "b"):
+                t.add_column(c.upper(), key=c, width=8)
+            for r in range(40):
+                t.add_row(f"a{r}", f"b{r}", key=f"r{r}")
+            await pilot.pause()
+            ups = [("r1", "a", "X1"), ("r1", "b", "Y1"), ("r2", "b", "Y2"), ("r30", "a", "X30"),
+                   ("r2", "b", "Z2")]
+            if batch:
+                t.set_cells(ups)
+            else:
+                for u in ups:
+                    t.set_cell(*u)
+            await pilot.pause()
+            out = [t.render_line(y).text for y in range(1, 4)]
+            t.scroll_to(y=25, animate=False)
+            await pilot.pause()
+            out.append(t.render_line(30 - int(t.scroll_offset.y) + 1).text)
+            with pytest.raises(CellDoesNotExist):
+                t.set_cells([("r1", "a", "ok"), ("nope", "a", "x")])
+            return out
+
+    one_by_one = await drawn(False)
+    assert await drawn(True) == one_by_one
+    assert "X1" in one_by_one[1] and "Y1" in one_by_one[1] and "Z2" in one_by_one[2]
+    assert "X30" in one_by_one[3]

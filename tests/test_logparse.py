@@ -1150,3 +1150,24 @@ def test_lazy_and_eager_agree_on_random_xsched_lines(parts) -> None:
     lines = [f"[XSCHED {lv} @ T 3 @ 12:00:00.{k:06d}] {msg}{suffix}"
              for k, (lv, msg, suffix) in enumerate(parts)]
     _assert_same(*_lazy_and_eager(lines))
+
+
+def test_repeated_messages_parse_like_the_general_path() -> None:
+    # The hot loop caches the parse of a message text (suffix split, handler, event): repeats of
+    # a warning, at another level or thread, and messages that differ only in the suffix must
+    # still give what feed() (the uncached general path) gives, line for line.
+    warn = "fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 @ /x/xqueue.cpp:136"
+    lines = [f"[XSCHED WARN @ T {t} @ 10:00:00.00000{t}] {warn}" for t in range(1, 4)]
+    lines += [f"[XSCHED ERRO @ T 7 @ 10:00:00.000009] {warn}",
+              f"[XSCHED ERRO @ T 7 @ 10:00:00.000010] {warn[:-3]}999",
+              "[XSCHED INFO @ T 7 @ 10:00:01.000000] using local scheduler with policy HPF",
+              "[XSCHED INFO @ T 8 @ 10:00:01.000001] using local scheduler with policy HPF",
+              "[XSCHED WARN @ T 8 @ 10:00:01.000002] [RESULT] fg p99 7400.33 us",
+              "[XSCHED WARN @ T 8 @ 10:00:01.000003] [RESULT] fg p99 7400.33 us",
+              "[XSCHED INFO @ T 8 @ 10:00:01.000004] set priority 99999999999999999999999 x"] * 2
+    hot = LogParser(base_date=DAY)
+    got = hot.feed_many(lines) + hot.flush()
+    general = LogParser(base_date=DAY)
+    want = [r for ln in lines for r in general.feed(ln)] + general.flush()
+    assert got == want
+    assert got[0].event == got[1].event and got[0].src_line == 136 and got[4].src_line == 999

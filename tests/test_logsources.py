@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from xsched_tui.core import logsources
 from xsched_tui.core.headlines import HeadlineBook, headline_for, headline_for_exit
 from xsched_tui.core.logparse import Kind, parse_line
 from xsched_tui.core.logsources import (
@@ -880,3 +881,63 @@ def test_headline_cache_gives_the_same_book(samples, monkeypatch):
         return hub._book.all(), delivered, state
 
     assert run(False) == run(True)
+
+
+def test_busy_folder_pauses_its_watcher_and_resumes_when_quiet(tmp_path, hub_factory, monkeypatch):
+    # A real writer process does one write() per line (as XSched's unbuffered stderr does) faster
+    # than WATCH_PAUSE_LINES: the folder's inotify watcher stops (its thread exits) while the
+    # files are busy; every line still arrives, a file created meanwhile is found by the folder
+    # listing, a rotation is still seen; when quiet the watcher starts again and events work.
+    monkeypatch.setattr(logsources, "WATCH_PAUSE_LINES", 300)
+    monkeypatch.setattr(logsources, "WATCH_RESUME_AFTER", 1.0)
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "busy-101.log").write_text("")
+    (d / "quiet-102.log").write_text("")
+    hub, col = hub_factory()
+    hub.add_dir(d)
+    wait_for(lambda: len(hub.sources()) == 2 and "watching 1 folder" in hub.status, "watched")
+    first = next(iter(hub._dirs.values())).thread
+    w = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import os, sys, time
+        fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+        end = time.monotonic() + 4.0
+        n = 0
+        while time.monotonic() < end:
+            for _ in range(20):
+                n += 1
+                os.write(fd, f"[XSCHED INFO @ T 101 @ 10:00:00.{n % 1000000:06d}] line {n}\\n".encode())
+            time.sleep(0.01)
+        print(n)
+        """), d / "busy-101.log"], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: "inotify paused" in hub.status, "the watcher paused", timeout=10)
+        wait_for(lambda: not first.is_alive(), "the watcher thread gone")
+        writer("""
+            import os, sys
+            open(sys.argv[1] + "/late-103.log", "w").write("late line\\n")
+            open(sys.argv[1] + "/quiet-102.log", "a").write("quiet line\\n")
+            """, d)
+        wait_for(lambda: "late line" in col.texts(), "a new file found while paused")
+        wait_for(lambda: "quiet line" in col.texts(), "an idle file polled while paused")
+        written = int(w.communicate(timeout=30)[0])
+    finally:
+        if w.poll() is None:
+            w.kill()
+    busy = next(s for s in hub.sources() if s.label == "busy-101.log")
+    wait_for(lambda: stat_of(hub, busy.id).lines == written, "every busy line")
+    wait_for(lambda: "watching 1 folder" in hub.status and "paused" not in hub.status,
+             "the watcher resumed", timeout=15)
+    again = next(iter(hub._dirs.values())).thread
+    assert again is not first and again.is_alive()
+    assert all(not s.polled for s in hub._sources.values())
+    # events work again: an append, a rotation, a new file
+    writer("""
+        import os, sys
+        d = sys.argv[1]
+        open(d + "/quiet-102.log", "a").write("after resume\\n")
+        os.rename(d + "/late-103.log", d + "/late-103.log.1")
+        open(d + "/late-103.log", "w").write("rotated new\\n")
+        open(d + "/new-104.log", "w").write("newest\\n")
+        """, d)
+    wait_for(lambda: {"after resume", "rotated new", "newest"} <= set(col.texts()), "events after resume")

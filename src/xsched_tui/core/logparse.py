@@ -73,6 +73,7 @@ __all__ = [
     "event_types",
     "parse_line",
     "parse_lines",
+    "parser_impl",
 ]
 
 MAX_PARSE = 10_000
@@ -685,6 +686,12 @@ def _head(head: str) -> tuple[Level, int, int]:
     return v
 
 
+# message text (after the prefix) -> (message, src_file, src_line, event, fields) for XSched
+# lines the hot loop parses in full (warnings, errors, dispatched messages): a busy log repeats the
+# same warning thousands of times, and splitting its suffix and running its handler cost ~4 us.
+# Events are frozen, so records may share them. Bounded: cleared when full.
+_MSG_CACHE: dict[str, tuple[str, str | None, int | None, Event, tuple[tuple[str, str], ...]]] = {}
+_MSG_CACHE_MAX = 4096
 _CHUNK_LINES = 4096  # feed_many works on at most this many lines at a time (bounded temporaries)
 # bytes.translate table: printable ASCII and "\n" map to themselves, every other byte to 0x80, so
 # that ``.isascii()`` of the result says "clean" (no control, DEL, ANSI escape, CR, tab or non-ASCII).
@@ -1526,9 +1533,43 @@ class LogParser:
 
     def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
         """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
-        (raw_len is len + extra). The hot loop: _parse, _xsched and the grouping of _one inlined
-        for an XSched line. With ``lazy``, an INFO/DEBG line whose message is not modelled becomes
-        a :class:`_LazyRecord` (its message and Other event are computed when read)."""
+        (raw_len is len + extra). With the compiled scanner (``_logscan``), the scanner makes the
+        records of runs of the three frequent messages and (``lazy``) the lazy records of
+        unmodelled INFO/DEBG lines, and :meth:`_run_py` parses every other line; without it
+        :meth:`_run_py` parses them all (the same records either way)."""
+        if _scan is None or self._cpats:
+            self._run_py(strs, out, extra)
+            return
+        scan = _scan
+        lazy = self._lazy
+        run_py = self._run_py
+        count = len(strs)
+        i = 0
+        step = 1  # lines given to the Python loop after a scan took none (grows on such misses)
+        while i < count:
+            last = self._last_tod
+            if last is not None and self._regular:
+                try:
+                    j, self._lineno, self._last_tod = scan(strs, i, out, self._lineno, last,
+                                                           self._cur_mid, extra, lazy)
+                except (OverflowError, TypeError):  # a clock beyond C's range: the Python loop
+                    j = i
+                if j > i:
+                    step = 1
+                i = j
+                if i >= count:
+                    break
+            # strs[i] is a line the scanner does not take: the Python loop parses it. A log of
+            # mostly such lines (modelled events, other programs' output) would pay a scanner call
+            # per line, so after each miss the next run given to the Python loop doubles (<= 64).
+            run_py(strs[i : i + step], out, extra)
+            i += step
+            step = min(step * 2, 64)
+
+    def _run_py(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
+        """The hot loop in Python: _parse, _xsched and the grouping of _one inlined for an XSched
+        line. With ``lazy``, an INFO/DEBG line whose message is not modelled becomes a
+        :class:`_LazyRecord` (its message and Other event are computed when read)."""
         app = out.append
         match = _hot_match
         head_get = _HEADS.get
@@ -1553,6 +1594,8 @@ class LogParser:
         cur_mid = self._cur_mid
         half = _HALF_DAY_US
         max_parse = MAX_PARSE
+        msg_cache = _MSG_CACHE
+        msg_get = msg_cache.get
         synced = False  # True while self's clock is newer than the locals (a call into self)
         for s in strs:
             n += 1
@@ -1633,21 +1676,29 @@ class LogParser:
                 src_file = src_line = None
                 fields: tuple[tuple[str, str], ...] = ()
                 if li == 10:
-                    if " @ " in msg:
-                        msg, src_file, src_line = _split_src(msg)
-                    h = dispatch_get(word)
-                    event = None
-                    if h is not None:
-                        try:
-                            event = h(msg)
-                        except (ValueError, OverflowError):  # absurd numbers: keep the line
-                            event = None
-                    if event is None:
-                        event = onew(mut_other)
-                        event.message = msg
-                        event.__class__ = Other
-                    elif type(event) is Result:
-                        fields = event.fields
+                    got = msg_get(msg)
+                    if got is not None:
+                        msg, src_file, src_line, event, fields = got
+                    else:
+                        key = msg
+                        if " @ " in msg:
+                            msg, src_file, src_line = _split_src(msg)
+                        h = dispatch_get(word)
+                        event = None
+                        if h is not None:
+                            try:
+                                event = h(msg)
+                            except (ValueError, OverflowError):  # absurd numbers: keep the line
+                                event = None
+                        if event is None:
+                            event = onew(mut_other)
+                            event.message = msg
+                            event.__class__ = Other
+                        elif type(event) is Result:
+                            fields = event.fields
+                        if len(msg_cache) >= _MSG_CACHE_MAX:
+                            msg_cache.clear()
+                        msg_cache[key] = (msg, src_file, src_line, event, fields)
                 elif li == 7:
                     event = new_prio(int(prio), int(pxq, 16))
                 elif li == 5:
@@ -1749,3 +1800,28 @@ def parse_lines(lines: Iterable[str | bytes], base_date: _dt.date | None = None,
     out = p.feed_many(lines)
     out.extend(p.flush())
     return out
+
+
+# The compiled scanner (src/xsched_tui/core/_logscan.c, built when a C compiler is available;
+# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records, and those of the
+# three frequent messages, in C.
+_scan: Callable[..., tuple[int, int, int]] | None = None
+if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
+    try:
+        from xsched_tui.core import _logscan
+    except ImportError:
+        pass
+    else:
+        try:
+            _logscan.configure(_LazyRecord, LogRecord, dict(LogRecord.__dict__), _K_XSCHED,
+                               (Level.ERRO, Level.WARN, _L_INFO, _L_DEBG), _DISPATCH, MAX_PARSE,
+                               _HALF_DAY_US,
+                               (XQueueCreated, XQueueDestroyed, PrioritySet, UtilizationSet))
+            _scan = _logscan.scan
+        except (TypeError, AttributeError):  # a record layout the scanner does not know
+            _scan = None
+
+
+def parser_impl() -> str:
+    """Which hot loop the live tail uses: "compiled" (the C scanner) or "python"."""
+    return "compiled" if _scan is not None else "python"

@@ -188,8 +188,9 @@ class LogsPane(Vertical):
             self._defer_sources()
 
     def _render_sources(self) -> None:
-        t = self.query_one("#sources-table", DataTable)
+        t = self.query_one("#sources-table", LiveTable)
         present = {str(k.value) for k in t.rows}
+        updates: list[tuple[str, str, object]] = []
         for sid, info in self.model.sources.items():
             st = self.model.stats.get(sid)
             label = info.label + (
@@ -210,7 +211,7 @@ class LogsPane(Vertical):
                 before = self._cells.get(sid)
                 for i, (col, val) in enumerate(zip(COLUMNS, cells, strict=True)):
                     if before is None or before[i] != val:
-                        t.set_cell(sid, col, val)
+                        updates.append((sid, col, val))
                 self._cells[sid] = cells
         for sid in present - set(self.model.sources) - {ALL}:
             t.remove_row(sid)
@@ -223,7 +224,8 @@ class LogsPane(Vertical):
         before_all = self._cells.get(ALL)
         for col, val in totals.items():
             if before_all is None or before_all[COLUMNS.index(col)] != val:
-                t.set_cell(ALL, col, val)
+                updates.append((ALL, col, val))
+        t.set_cells(updates)
         self._cells[ALL] = [totals.get(c, "") for c in COLUMNS]
 
     def _render_headlines(self) -> None:

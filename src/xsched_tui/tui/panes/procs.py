@@ -256,7 +256,7 @@ class ProcessesPane(Vertical):
         return recs
 
     def _redraw(self) -> None:
-        t = self.query_one("#procs-table", DataTable)
+        t = self.query_one("#procs-table", LiveTable)
         recs = self._rows()
         gpu = self.snapshot is not None and self.snapshot.gpu_source is not None
         if gpu != self._gpu_shown:
@@ -271,6 +271,7 @@ class ProcessesPane(Vertical):
             t.clear()
             self._cells.clear()
             present = set()
+        updates: list[tuple[str, str, object]] = []
         for r in recs:
             lf = self.logs.get(r.pid)
             d = diagnose(r, lf, self.xq) if (r.xsched is not None or r.origin == LOG_ONLY) else None
@@ -282,8 +283,9 @@ class ProcessesPane(Vertical):
                 before = self._cells[r.pid]
                 for i, (col, val) in enumerate(zip(cols, cells, strict=True)):
                     if before[i] != val:
-                        t.set_cell(str(r.pid), col, val)
+                        updates.append((str(r.pid), col, val))
             self._cells[r.pid] = cells
+        t.set_cells(updates)
         if order_changed and cur is not None and cur in self._cells:
             t.move_cursor(row=list(self._cells).index(cur))
         self._render_status()

@@ -131,12 +131,14 @@ class XQueuesPane(Vertical):
             if keys:
                 t.move_cursor(row=min(cur, len(keys) - 1))
             return
+        updates: list[tuple[str, str, object]] = []
         for k, cells in rows:
             before = cache[k]
             for i, (col, val) in enumerate(zip(cols, cells, strict=True)):
                 if before[i] != val:
-                    t.set_cell(str(k), col, val)
+                    updates.append((str(k), col, val))
             cache[k] = cells
+        t.set_cells(updates)
 
     def _proc_cells(self, pq, v) -> list[object]:
         prios = sorted({r.priority for r in v.queues if r.info.pid == pq.pid and r.priority is not None})

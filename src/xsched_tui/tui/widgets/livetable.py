@@ -59,6 +59,42 @@ class LiveTable(DataTable):
             return
         self.refresh_coordinate(Coordinate(row, self._column_locations.get(ck)))
 
+    def set_cells(self, updates: list[tuple[str, str, CellType]]) -> None:
+        """``set_cell`` for many cells at once (a pane's refresh): the visible range, the line
+        cache and the regions are dealt with once per call, and a row with several changed cells
+        is refreshed as one region. The sources table of 64 busy logs changes ~120 cells twice a
+        second; one ``set_cell`` each was a third of the UI thread's own time at 100k lines/s."""
+        if not updates:
+            return
+        if not self._live_ok:
+            for row_key, column_key, value in updates:
+                self.update_cell(row_key, column_key, value)
+            return
+        rows, cols = self._row_locations, self._column_locations
+        data, cell_ver, row_ver = self._data, self._cell_ver, self._row_ver
+        top = int(self.scroll_offset.y)
+        bottom = top + self.size.height
+        one_line = not self.fixed_rows and self._total_row_height == self.row_count
+        touched: dict[int, list[int]] = {}
+        for row_key, column_key, value in updates:
+            rk, ck = RowKey(row_key), ColumnKey(column_key)
+            if rk not in rows or ck not in cols:
+                self.update_cell(row_key, column_key, value)  # raises CellDoesNotExist
+                continue
+            data[rk][ck] = value
+            cell_ver[(rk, ck)] = cell_ver.get((rk, ck), 0) + 1
+            row_ver[rk] = row_ver.get(rk, 0) + 1
+            row = rows.get(rk)
+            if row is None or (one_line and not top - 1 <= row <= bottom):
+                continue  # out of view: its bumped version re-renders it when it scrolls in
+            touched.setdefault(row, []).append(cols.get(ck))
+        self._line_cache.clear()
+        for row, columns in touched.items():
+            if len(columns) > 1:
+                self.refresh_row(row)
+            else:
+                self.refresh_coordinate(Coordinate(row, columns[0]))
+
     def _count(self) -> int:
         c = self._update_count
         return c if isinstance(c, int) else self._real

@@ -1,0 +1,453 @@
+/*
+ * xsched_tui.core._logscan: the live tail's hot loop in C (optional; logparse.py has the same
+ * loop in Python and uses it when this module was not built, or with XSCHED_TUI_PURE_PARSER=1).
+ *
+ * At 100k lines/s nearly every line is an XSched INFO/DEBG message that the parser does not
+ * model: LogParser(lazy=True) turns it into a _LazyRecord whose message, source suffix and event
+ * are computed only when read. A busy xserver's log is nearly all "XQueue (0x..) from process N
+ * created/destroyed", "set priority P for XQueue 0x.." and "utilization of process N set to U".
+ * Making those records in Python costs ~3 us a line (a regex match, int() calls, 13-17 slot
+ * stores); the app's budget for the whole log path is ~2.5 us. scan() makes the same records,
+ * field for field, and stops at the first line it does not take, which the Python loop then
+ * parses. It takes a line only when the Python hot loop would make a lazy record of it, or one of
+ * the three messages' records (any level, no " @ file:line" suffix), on its regular clock path:
+ *
+ *   [XSCHED INFO @ T 58880 @ 09:05:23.278123] message...     ("XSCHED " optional, "T 5" or "T5",
+ *                                                              1-9 sub-second digits)
+ *
+ * for a lazy record: level INFO or DEBG and a message whose first word is no key of the event
+ * dispatcher; in every case a printable-ASCII str of at most MAX_PARSE characters (the caller passes clean lines only), and a
+ * time of day within half a day of the clock's last one (a roll-over is the Python loop's job).
+ * tests/test_logscan.py proves equality with the Python loop on every sample and on fuzzed input.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+
+enum { F_KIND, F_TEXT, F_LEVEL, F_TID, F_TOD, F_TAG, F_FIELDS, F_LINES, F_RAWLEN, F_TRUNC,
+       F_LINENO, F_TS, F_ANSI, F_MESSAGE, F_SRC_FILE, F_SRC_LINE, F_EVENT, NFIELDS };
+#define NLAZY F_MESSAGE /* a lazy record sets the fields before message, src_file, src_line, event */
+
+static const char *field_names[NFIELDS] = {
+    "kind", "text", "level", "tid", "tod_us", "tag", "fields", "lines", "raw_len", "truncated",
+    "lineno", "timestamp", "ansi", "message", "src_file", "src_line", "event"};
+
+/* The three messages that make up nearly all of a busy xserver's log (the Python loop's _HOT
+ * regex recognises the same, anchored at the end of the line), and their events' two fields. */
+enum { E_CREATED, E_DESTROYED, E_PRIO, E_UTIL, NEVENTS };
+static const char *event_fields[NEVENTS][2] = {
+    {"handle", "pid"}, {"handle", "pid"}, {"priority", "handle"}, {"pid", "utilization"}};
+
+/* Set once by configure(); the module keeps its own references. */
+static PyTypeObject *lazy_cls = NULL, *record_cls = NULL;
+static PyTypeObject *event_cls[NEVENTS];
+static Py_ssize_t offsets[NFIELDS];
+static Py_ssize_t event_offsets[NEVENTS][2];
+static PyObject *kind_xsched = NULL, *level_info = NULL, *level_debg = NULL, *level_warn = NULL,
+                *level_erro = NULL, *dispatch = NULL;
+static PyObject *empty_tuple = NULL;
+static Py_ssize_t max_parse = 0;
+static long long half_day = 0;
+
+static int
+slot_offset(PyObject *dict, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyDict_GetItemString(dict, name);
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "field %s is not a slot", name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+        PyErr_Format(PyExc_TypeError, "field %s is not a writable object slot", name);
+        return -1;
+    }
+    *off = m->offset;
+    return 0;
+}
+
+static PyObject *
+configure(PyObject *self, PyObject *args)
+{
+    PyObject *lazy, *rec, *slots, *kind, *levels, *disp, *events;
+    Py_ssize_t mp;
+    long long half;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!O!nLO!", &PyType_Type, &lazy, &PyType_Type, &rec,
+                          &PyDict_Type, &slots, &kind, &PyTuple_Type, &levels, &PyDict_Type, &disp,
+                          &mp, &half, &PyTuple_Type, &events))
+        return NULL;
+    if (PyTuple_GET_SIZE(levels) != 4 || PyTuple_GET_SIZE(events) != NEVENTS) {
+        PyErr_SetString(PyExc_TypeError, "levels: (ERRO, WARN, INFO, DEBG); events: 4 classes");
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)lazy, (PyTypeObject *)rec)) {
+        PyErr_SetString(PyExc_TypeError, "the lazy class must derive from the record class");
+        return NULL;
+    }
+    for (int f = 0; f < NFIELDS; f++)
+        if (slot_offset(slots, field_names[f], &offsets[f]) < 0)
+            return NULL;
+    for (int e = 0; e < NEVENTS; e++) {
+        PyObject *cls = PyTuple_GET_ITEM(events, e);
+        if (!PyType_Check(cls)) {
+            PyErr_SetString(PyExc_TypeError, "events: classes");
+            return NULL;
+        }
+        PyObject *dict = ((PyTypeObject *)cls)->tp_dict;
+        for (int j = 0; j < 2; j++)
+            if (slot_offset(dict, event_fields[e][j], &event_offsets[e][j]) < 0)
+                return NULL;
+    }
+    for (int e = 0; e < NEVENTS; e++) {
+        PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(events, e);
+        Py_XSETREF(event_cls[e], (PyTypeObject *)Py_NewRef(cls));
+    }
+    Py_XSETREF(lazy_cls, (PyTypeObject *)Py_NewRef(lazy));
+    Py_XSETREF(record_cls, (PyTypeObject *)Py_NewRef(rec));
+    Py_XSETREF(kind_xsched, Py_NewRef(kind));
+    Py_XSETREF(level_erro, Py_NewRef(PyTuple_GET_ITEM(levels, 0)));
+    Py_XSETREF(level_warn, Py_NewRef(PyTuple_GET_ITEM(levels, 1)));
+    Py_XSETREF(level_info, Py_NewRef(PyTuple_GET_ITEM(levels, 2)));
+    Py_XSETREF(level_debg, Py_NewRef(PyTuple_GET_ITEM(levels, 3)));
+    Py_XSETREF(dispatch, Py_NewRef(disp));
+    if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
+        return NULL;
+    max_parse = mp;
+    half_day = half;
+    Py_RETURN_NONE;
+}
+
+static inline int isdig(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static inline int
+hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Matchers over the message p[k..len): advance *k and return 1, or return 0. A number too big for
+ * C (more than 18 decimal or 16 hex digits) is "no match": the Python loop takes that line. */
+static inline int
+lit(const unsigned char *p, Py_ssize_t len, Py_ssize_t *k, const char *s, Py_ssize_t n)
+{
+    if (len - *k < n || memcmp(p + *k, s, (size_t)n) != 0)
+        return 0;
+    *k += n;
+    return 1;
+}
+
+static inline void
+opt(const unsigned char *p, Py_ssize_t len, Py_ssize_t *k, unsigned char c)
+{
+    if (*k < len && p[*k] == c)
+        (*k)++;
+}
+
+static int
+dec(const unsigned char *p, Py_ssize_t len, Py_ssize_t *k, int sign_ok, long long *out)
+{
+    Py_ssize_t i = *k;
+    int neg = 0;
+    if (sign_ok && i < len && p[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    Py_ssize_t d0 = i;
+    long long v = 0;
+    while (i < len && isdig(p[i])) {
+        if (i - d0 >= 18)
+            return 0;
+        v = v * 10 + (p[i] - '0');
+        i++;
+    }
+    if (i == d0)
+        return 0;
+    *out = neg ? -v : v;
+    *k = i;
+    return 1;
+}
+
+/* (?:0x|)[0-9a-fA-F]+ : a "0x" not followed by a hex digit cannot match either way */
+static int
+hex(const unsigned char *p, Py_ssize_t len, Py_ssize_t *k, unsigned long long *out)
+{
+    Py_ssize_t i = *k;
+    if (len - i >= 2 && p[i] == '0' && p[i + 1] == 'x')
+        i += 2;
+    Py_ssize_t d0 = i;
+    unsigned long long v = 0;
+    int h;
+    while (i < len && (h = hexval(p[i])) >= 0) {
+        if (i - d0 >= 16)
+            return 0;
+        v = (v << 4) | (unsigned long long)h;
+        i++;
+    }
+    if (i == d0)
+        return 0;
+    *out = v;
+    *k = i;
+    return 1;
+}
+
+/* Which of the three frequent messages p[k..len) is, whole (E_*), or -1; its two numbers. */
+static int
+frequent(const unsigned char *p, Py_ssize_t len, Py_ssize_t k, PyObject **a, PyObject **b)
+{
+    unsigned long long h;
+    long long x, y;
+    int e;
+    if (lit(p, len, &k, "XQueue (", 8)) {
+        /* XQueue \((?:0x|)([0-9a-fA-F]+)\) from process \(?(\d+)\)? (?:(c)reated|destroyed)$ */
+        if (!hex(p, len, &k, &h) || !lit(p, len, &k, ") from process ", 15))
+            return -1;
+        opt(p, len, &k, '(');
+        if (!dec(p, len, &k, 0, &x))
+            return -1;
+        opt(p, len, &k, ')');
+        if (lit(p, len, &k, " created", 8))
+            e = E_CREATED;
+        else if (lit(p, len, &k, " destroyed", 10))
+            e = E_DESTROYED;
+        else
+            return -1;
+        if (k != len)
+            return -1;
+        *a = PyLong_FromUnsignedLongLong(h);
+        *b = PyLong_FromLongLong(x);
+    }
+    else if (lit(p, len, &k, "set priority ", 13)) {
+        /* set priority (-?\d+) for XQueue (?:0x|)([0-9a-fA-F]+)$ */
+        if (!dec(p, len, &k, 1, &x) || !lit(p, len, &k, " for XQueue ", 12) ||
+            !hex(p, len, &k, &h) || k != len)
+            return -1;
+        e = E_PRIO;
+        *a = PyLong_FromLongLong(x);
+        *b = PyLong_FromUnsignedLongLong(h);
+    }
+    else if (lit(p, len, &k, "utilization of process ", 23)) {
+        /* utilization of process \(?(\d+)\)? set to (-?\d+)$ */
+        opt(p, len, &k, '(');
+        if (!dec(p, len, &k, 0, &x))
+            return -1;
+        opt(p, len, &k, ')');
+        if (!lit(p, len, &k, " set to ", 8) || !dec(p, len, &k, 1, &y) || k != len)
+            return -1;
+        e = E_UTIL;
+        *a = PyLong_FromLongLong(x);
+        *b = PyLong_FromLongLong(y);
+    }
+    else
+        return -1;
+    if (*a == NULL || *b == NULL) {
+        Py_CLEAR(*a);
+        Py_CLEAR(*b);
+        return -2; /* out of memory: an exception is set */
+    }
+    return e;
+}
+
+/* Store a new reference in slot f of a fresh record (its slots are all NULL). */
+#define PUT(obj, f, val) (*(PyObject **)((char *)(obj) + offsets[f]) = (val))
+
+/*
+ * scan(strs, i, out, n, last, cur_mid, extra, lazy=True) -> (i, n, last)
+ *
+ * From strs[i] on, appends a lazy record to ``out`` for every line taken, stopping at the first
+ * line not taken (or the end). n: the parser's line number before strs[i]; last: its clock's
+ * latest time of day (int, not None: the caller checks, and that the clock is regular); cur_mid:
+ * epoch seconds of the current midnight; extra: bytes of each line's terminator (raw_len);
+ * lazy: False for an eager parser (only the frequent messages' records are made).
+ */
+static PyObject *
+scan(PyObject *self, PyObject *args)
+{
+    PyObject *strs, *out;
+    Py_ssize_t i, extra;
+    long long n, last;
+    double cur_mid;
+    int lazy = 1;
+    if (!PyArg_ParseTuple(args, "O!nO!LLdn|p", &PyList_Type, &strs, &i, &PyList_Type, &out, &n,
+                          &last, &cur_mid, &extra, &lazy))
+        return NULL;
+    if (lazy_cls == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
+        return NULL;
+    }
+    if (i < 0)
+        i = 0;
+    Py_ssize_t count = PyList_GET_SIZE(strs);
+    for (; i < count; i++) {
+        PyObject *s = PyList_GET_ITEM(strs, i);
+        if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
+            break;
+        Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+        if (len > max_parse)
+            break;
+        const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+        Py_ssize_t k = 0;
+        /* [(XSCHED )?(INFO|DEBG) @ T ?\d+ @ \d\d:\d\d:\d\d\.\d{1,9}\] ? */
+        if (len < 2 || p[0] != '[')
+            break;
+        k = 1;
+        if (len - k >= 7 && memcmp(p + k, "XSCHED ", 7) == 0)
+            k += 7;
+        if (len - k < 4)
+            break;
+        PyObject *level;
+        int lazy_ok = 1; /* WARN/ERRO lines are never lazy: only their frequent messages here */
+        if (memcmp(p + k, "INFO", 4) == 0)
+            level = level_info;
+        else if (memcmp(p + k, "DEBG", 4) == 0)
+            level = level_debg;
+        else if (memcmp(p + k, "WARN", 4) == 0) {
+            level = level_warn;
+            lazy_ok = 0;
+        }
+        else if (memcmp(p + k, "ERRO", 4) == 0) {
+            level = level_erro;
+            lazy_ok = 0;
+        }
+        else
+            break; /* not XSched: the Python loop */
+        k += 4;
+        if (len - k < 4 || memcmp(p + k, " @ T", 4) != 0)
+            break;
+        k += 4;
+        if (k < len && p[k] == ' ')
+            k++;
+        Py_ssize_t d0 = k;
+        long long tid = 0;
+        while (k < len && isdig(p[k])) {
+            if (k - d0 >= 18)
+                goto stop; /* a tid that needs a big int: the Python loop */
+            tid = tid * 10 + (p[k] - '0');
+            k++;
+        }
+        if (k == d0)
+            break;
+        /* " @ HH:MM:SS." */
+        if (len - k < 3 + 8 + 1 || memcmp(p + k, " @ ", 3) != 0)
+            break;
+        k += 3;
+        const unsigned char *h = p + k;
+        if (!(isdig(h[0]) && isdig(h[1]) && h[2] == ':' && isdig(h[3]) && isdig(h[4]) &&
+              h[5] == ':' && isdig(h[6]) && isdig(h[7]) && h[8] == '.'))
+            break;
+        long long tod = ((long long)((h[0] - '0') * 10 + (h[1] - '0')) * 60 +
+                         ((h[3] - '0') * 10 + (h[4] - '0'))) * 60 + ((h[6] - '0') * 10 + (h[7] - '0'));
+        tod *= 1000000LL;
+        k += 9;
+        Py_ssize_t f0 = k;
+        while (k < len && isdig(p[k]) && k - f0 < 10)
+            k++;
+        Py_ssize_t nf = k - f0;
+        if (nf < 1 || nf > 9 || k >= len || p[k] != ']')
+            break;
+        /* int(frac) for 6 digits; otherwise right-padded with zeros / cut to 6 */
+        long long us = 0;
+        for (Py_ssize_t j = 0; j < 6; j++)
+            us = us * 10 + (j < nf ? (p[f0 + j] - '0') : 0);
+        tod += us;
+        k++;
+        if (k < len && p[k] == ' ')
+            k++;
+        /* the regular clock path only: within half a day of the last time of day */
+        if (!(last - half_day <= tod && tod <= last + half_day))
+            break;
+        PyObject *ev_a = NULL, *ev_b = NULL;
+        int e = frequent(p, len, k, &ev_a, &ev_b);
+        if (e == -2)
+            return NULL;
+        if (e < 0) {
+            /* else a lazy record: INFO/DEBG, and the message's first word is no key of the
+             * dispatcher (its event could only be Other; computed when read) */
+            if (!lazy_ok || !lazy)
+                break;
+            const unsigned char *sp = memchr(p + k, ' ', (size_t)(len - k));
+            Py_ssize_t w1 = sp ? (Py_ssize_t)(sp - p) : len;
+            PyObject *word = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, p + k, w1 - k);
+            if (word == NULL)
+                return NULL;
+            int known = PyDict_Contains(dispatch, word);
+            Py_DECREF(word);
+            if (known < 0)
+                return NULL;
+            if (known)
+                break;
+        }
+        double ts = cur_mid + (double)tod / 1e6;
+
+        PyObject *rec = (e < 0 ? lazy_cls : record_cls)->tp_alloc(e < 0 ? lazy_cls : record_cls, 0);
+        PyObject *ev = NULL, *msg = NULL;
+        if (rec != NULL && e >= 0) {
+            ev = event_cls[e]->tp_alloc(event_cls[e], 0);
+            msg = PyUnicode_Substring(s, k, len);
+        }
+        PyObject *v_tid = PyLong_FromLongLong(tid);
+        PyObject *v_tod = PyLong_FromLongLong(tod);
+        PyObject *v_raw = PyLong_FromSsize_t(len + extra);
+        PyObject *v_no = PyLong_FromLongLong(n + 1);
+        PyObject *v_ts = PyFloat_FromDouble(ts);
+        if (!rec || !v_tid || !v_tod || !v_raw || !v_no || !v_ts || (e >= 0 && (!ev || !msg))) {
+            Py_XDECREF(v_tid); Py_XDECREF(v_tod); Py_XDECREF(v_raw); Py_XDECREF(v_no);
+            Py_XDECREF(v_ts); Py_XDECREF(ev_a); Py_XDECREF(ev_b); Py_XDECREF(ev); Py_XDECREF(msg);
+            Py_XDECREF(rec);
+            return NULL;
+        }
+        if (e >= 0) {
+            *(PyObject **)((char *)ev + event_offsets[e][0]) = ev_a;
+            *(PyObject **)((char *)ev + event_offsets[e][1]) = ev_b;
+            PUT(rec, F_MESSAGE, msg);
+            PUT(rec, F_SRC_FILE, Py_NewRef(Py_None));
+            PUT(rec, F_SRC_LINE, Py_NewRef(Py_None));
+            PUT(rec, F_EVENT, ev);
+        }
+        PUT(rec, F_KIND, Py_NewRef(kind_xsched));
+        PUT(rec, F_TEXT, Py_NewRef(s));
+        PUT(rec, F_LEVEL, Py_NewRef(level));
+        PUT(rec, F_TID, v_tid);
+        PUT(rec, F_TOD, v_tod);
+        PUT(rec, F_TAG, Py_NewRef(Py_None));
+        PUT(rec, F_FIELDS, Py_NewRef(empty_tuple));
+        PUT(rec, F_LINES, Py_NewRef(empty_tuple));
+        PUT(rec, F_RAWLEN, v_raw);
+        PUT(rec, F_TRUNC, Py_NewRef(Py_False));
+        PUT(rec, F_LINENO, v_no);
+        PUT(rec, F_TS, v_ts);
+        PUT(rec, F_ANSI, Py_NewRef(Py_False));
+        int rc = PyList_Append(out, rec);
+        Py_DECREF(rec);
+        if (rc < 0)
+            return NULL;
+        n++;
+        if (tod > last)
+            last = tod;
+    }
+stop:
+    return Py_BuildValue("nLL", i, n, last);
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(lazy_cls, record_cls, slots, kind, (erro, warn, info, debg), dispatch, max_parse, "
+     "half_day, (created, destroyed, prio_set, util_set))"},
+    {"scan", scan, METH_VARARGS,
+     "scan(strs, i, out, n, last, cur_mid, extra, lazy=True) -> (i, n, last)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_logscan",
+    "The live tail's hot loop in C (see logparse.LogParser._run).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__logscan(void)
+{
+    return PyModule_Create(&module);
+}
