@@ -160,6 +160,7 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
 _get_level = attrgetter("level")
 _ERRO = Level.ERRO
 _NO_EVENT = type(None)
+_FOLD_LOOP = 32  # eager records of a run folded by one Python loop rather than C-level passes
 
 # Events that carry the pid they are about (used for xserver-role and pid-less sources).
 _PID_EVENTS = (XQueueCreated, XQueueDestroyed, ClientConnected, ClientClosed, UtilizationSet)
@@ -225,29 +226,9 @@ class LogFacts:
         types: list[type] = []
         levels: list[Level | None] = []
         if pos:
-            sub = [entries[i][2] for i in pos]
-            types = event_types(sub)
-            levels = list(map(_get_level, sub))
-            n_other = types.count(Other)
-            plain_other += n_other
-            n_erro = levels.count(_ERRO)
-            if n_other != len(sub) or n_erro:
-                idx = list(compress(range(len(sub)), map(is_not, types, repeat(Other))))
-                if n_erro:
-                    i = -1
-                    for _ in range(n_erro):
-                        i = levels.index(_ERRO, i + 1)
-                        idx.append(i)
-                    idx = sorted(set(idx))
-                for j in idx:
-                    rec = sub[j]
-                    t = types[j]
-                    if t is Other:
-                        plain_other -= 1  # an ERRO line with an Other event: _one counts it
-                    elif t is _NO_EVENT and levels[j] is not _ERRO:
-                        continue  # no event, not an error: not a fact
-                    if self._one(info, rec, rec.event):
-                        changed = True
+            fold = self._fold_few if len(pos) <= _FOLD_LOOP else self._fold_many
+            changed, seen, types, levels = fold(info, [entries[i][2] for i in pos])
+            plain_other += seen
         if plain_other and info.pid is not None and info.role != "xserver":
             # Every such record would call _proc(pid) and set last_seen from its timestamp, as
             # every record _one took did: the end state is the latest timestamp of all of them
@@ -266,6 +247,59 @@ class LogFacts:
                     break
             changed = True
         return changed
+
+    def _fold_few(self, info: SourceInfo, recs: list[LogRecord]
+                  ) -> tuple[bool, int, list[type], list[Level | None]]:
+        """_fold_many for a few records (the usual run: a handful of warnings among lazy
+        lines): one Python loop costs less than its dozen C-level passes."""
+        changed = False
+        seen = 0
+        types: list[type] = []
+        levels: list[Level | None] = []
+        for rec in recs:
+            ev = rec.event
+            t = type(ev)
+            lv = rec.level
+            types.append(t)
+            levels.append(lv)
+            if t is Other:
+                if lv is not _ERRO:
+                    seen += 1
+                    continue
+            elif t is _NO_EVENT and lv is not _ERRO:
+                continue  # no event, not an error: not a fact
+            if self._one(info, rec, ev):
+                changed = True
+        return changed, seen, types, levels
+
+    def _fold_many(self, info: SourceInfo, recs: list[LogRecord]
+                   ) -> tuple[bool, int, list[type], list[Level | None]]:
+        """Fold eager records, in order (lock held): (changed, how many only mark their process
+        seen (an Other event, no ERRO line), their event types, their levels). C-level passes
+        find the interesting ones (a typed event, or an ERRO line) for :meth:`_one`."""
+        types = event_types(recs)
+        levels = list(map(_get_level, recs))
+        seen = types.count(Other)
+        n_erro = levels.count(_ERRO)
+        changed = False
+        if seen != len(recs) or n_erro:
+            idx = list(compress(range(len(recs)), map(is_not, types, repeat(Other))))
+            if n_erro:
+                i = -1
+                for _ in range(n_erro):
+                    i = levels.index(_ERRO, i + 1)
+                    idx.append(i)
+                idx = sorted(set(idx))
+            for j in idx:
+                rec = recs[j]
+                t = types[j]
+                if t is Other:
+                    seen -= 1  # an ERRO line with an Other event: _one counts it
+                elif t is _NO_EVENT and levels[j] is not _ERRO:
+                    continue  # no event, not an error: not a fact
+                if self._one(info, rec, rec.event):
+                    changed = True
+        return changed, seen, types, levels
 
     def _proc(self, pid: int) -> _Proc:
         p = self._procs.get(pid)
