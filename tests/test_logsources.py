@@ -941,3 +941,23 @@ def test_busy_folder_pauses_its_watcher_and_resumes_when_quiet(tmp_path, hub_fac
         open(d + "/new-104.log", "w").write("newest\\n")
         """, d)
     wait_for(lambda: {"after resume", "rotated new", "newest"} <= set(col.texts()), "events after resume")
+
+
+def test_new_headline_is_the_dataclass_constructor_s_headline():
+    """The hub builds headlines with new_headline (cheaper): equal, same hash, same instance
+    dict in the same order, same repr, copies and pickles alike, frozen all the same."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from xsched_tui.core.headlines import Headline, new_headline
+
+    for args in [(1.5, "s1", 42, "warning", "pid 42: x", 3, 1.25), (None, "s2", None, "error",
+                                                                      "y", 1, None)]:
+        a, b = Headline(*args), new_headline(*args)
+        assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+        assert list(vars(a).items()) == list(vars(b).items())
+        assert pickle.loads(pickle.dumps(b)) == a and copy.copy(b) == a
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            b.count = 9  # type: ignore[misc]
+    assert new_headline(1.0, "s", 1, "info", "t") == Headline(1.0, "s", 1, "info", "t")

@@ -65,6 +65,7 @@ from xsched_tui.core.headlines import (
     describe_event,
     headline_for,
     headline_for_exit,
+    new_headline,
 )
 from xsched_tui.core.logparse import (
     ClientClosed,
@@ -1710,7 +1711,7 @@ class LogHub:
         new = self._new_headlines
         if len(found) == 1:
             pid, sev, text, ts = found[0]
-            h = book.add(Headline(ts, sid, pid, sev, text, 1, ts))
+            h = book.add(new_headline(ts, sid, pid, sev, text, 1, ts))
             new[h.key] = h
             return
         groups: dict[str, list] = {}
@@ -1724,11 +1725,11 @@ class LogHub:
                     g[4] = ts
         if len(book) + len(groups) > book.limit:  # evictions would depend on the add order
             for pid, sev, text, ts in found:
-                h = book.add(Headline(ts, sid, pid, sev, text, 1, ts))
+                h = book.add(new_headline(ts, sid, pid, sev, text, 1, ts))
                 new[h.key] = h
             return
         for text, (pid, sev, first, total, ts) in groups.items():
-            h = book.add(Headline(ts, sid, pid, sev, text, total, first))
+            h = book.add(new_headline(ts, sid, pid, sev, text, total, first))
             new[h.key] = h
 
     def _attribute(self, s: _Src, r: LogRecord, ev: object) -> None:
