@@ -90,7 +90,7 @@ def measure(files: int = 64, per_tick: int = 156, ticks: int = 60, warmup: int =
 
     def on_batch(b) -> None:
         t = clock()
-        facts.ingest(b.entries, {s.id: s for s in b.sources})
+        facts.ingest(b.entries, {s.id: s for s in b.sources}, b.scan)  # as app.py does
         t1 = clock()
         model.ingest(b)
         spent["facts"] += t1 - t

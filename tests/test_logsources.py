@@ -827,7 +827,7 @@ def test_quiet_sources_are_read_first_and_busy_ones_round_robin(hub_factory):
 
 
 def test_headline_cache_gives_the_same_book(samples, monkeypatch):
-    """LogHub._headline remembers each source's headline texts: the book, the delivered
+    """LogHub._headline_text remembers each source's headline texts: the book, the delivered
     headlines and each source's last event equal those of headline_for on every record, over
     every sample log (loader errors, tracebacks, xserver logs whose source info changes as the
     content reveals the role) and repeated warnings, in small and large runs."""
@@ -858,7 +858,14 @@ def test_headline_cache_gives_the_same_book(samples, monkeypatch):
         hub = LogHub(None)
         hub.stop()  # no worker: it would clear the undelivered headlines (no consumer)
         if plain:
-            monkeypatch.setattr(hub, "_headline", lambda s, r, ev: headline_for(r, s.info))
+            def plain_text(s, r, ev):
+                h = headline_for(r, s.info)
+                if h is not None:  # what the hub builds from the text: headline_for's Headline
+                    assert h == Headline(r.timestamp, s.info.id, s.info.pid, h.severity, h.text,
+                                         1, r.timestamp)
+                return None if h is None else (h.severity, h.text)
+
+            monkeypatch.setattr(hub, "_headline_text", plain_text)
         infos = [hub.add_stream(f"s{i}", pid=None if i % 2 or i == len(streams) - 1 else 3000 + i)
                  for i in range(len(streams))]
         delivered = []
@@ -934,3 +941,23 @@ def test_busy_folder_pauses_its_watcher_and_resumes_when_quiet(tmp_path, hub_fac
         open(d + "/new-104.log", "w").write("newest\\n")
         """, d)
     wait_for(lambda: {"after resume", "rotated new", "newest"} <= set(col.texts()), "events after resume")
+
+
+def test_new_headline_is_the_dataclass_constructor_s_headline():
+    """The hub builds headlines with new_headline (cheaper): equal, same hash, same instance
+    dict in the same order, same repr, copies and pickles alike, frozen all the same."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from xsched_tui.core.headlines import Headline, new_headline
+
+    for args in [(1.5, "s1", 42, "warning", "pid 42: x", 3, 1.25), (None, "s2", None, "error",
+                                                                      "y", 1, None)]:
+        a, b = Headline(*args), new_headline(*args)
+        assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+        assert list(vars(a).items()) == list(vars(b).items())
+        assert pickle.loads(pickle.dumps(b)) == a and copy.copy(b) == a
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            b.count = 9  # type: ignore[misc]
+    assert new_headline(1.0, "s", 1, "info", "t") == Headline(1.0, "s", 1, "info", "t")

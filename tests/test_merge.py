@@ -204,3 +204,50 @@ def test_first_untimed_entry_of_a_new_source_goes_to_the_tail():
     # the loader line arrived last, so it is shown last; the source's later (older) timed line
     # keeps its source's order instead of jumping back
     assert [(e.source_id, e.seq) for e in tl] == [(0, 0), (0, 1), (7, 0), (7, 1)]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=40),
+       st.one_of(st.none(), st.integers(min_value=0, max_value=30)))
+def test_running_max_is_accumulate_max(times, prev):
+    from itertools import accumulate
+
+    from xsched_tui.core.merge import _running_max
+
+    want = list(accumulate(times, max, initial=prev))[1:] if prev is not None else list(
+        accumulate(times, max))
+    assert _running_max(list(times), prev) == want
+
+
+@settings(max_examples=200)
+@given(live_batches(), st.integers(min_value=1, max_value=40))
+def test_timeline_given_runs_and_on_run_equals_plain_extend(batches, maxlen):
+    """LogModel hands the timeline the batch's runs (batchscan) and takes each run's records
+    back (on_run): the same window, the same updates, the records of every run in order."""
+    from xsched_tui.core.batchscan import source_runs
+
+    plain: MergedTimeline[tuple] = MergedTimeline(maxlen=maxlen)
+    fast: MergedTimeline[tuple] = MergedTimeline(maxlen=maxlen)
+    seen: list = []
+    for b in batches:
+        # LogEntry-like tuples (source_id, seq, record), dated records as the live tail makes
+        tb = [_TEntry(e.source_id, e.seq, Rec(None, None if e.record.tod_us is None
+                                               else 1e9 + e.record.tod_us / 1e6)) for e in b]
+        seen.clear()
+        runs = source_runs(tb)
+        up = fast.extend(tb, runs=runs, on_run=lambda src, recs: seen.append((src, recs)))
+        assert up == plain.extend(tb)
+        assert seen == [(src, [e.record for e in tb[a:z]]) for src, a, z in runs]
+        assert fast.entries() == plain.entries()
+        assert [fast.time_us(i) for i in range(len(fast))] == [
+            plain.time_us(i) for i in range(len(plain))]
+
+
+class _TEntry(tuple):
+    """A LogEntry-like tuple (the source id first, the record third), without the hub."""
+
+    def __new__(cls, source_id, seq, record):
+        return tuple.__new__(cls, (source_id, seq, record))
+
+    source_id = property(lambda self: self[0])
+    seq = property(lambda self: self[1])
+    record = property(lambda self: self[2])

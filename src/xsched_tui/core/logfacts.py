@@ -23,14 +23,16 @@ UI or a worker thread); :meth:`LogFacts.snapshot` returns immutable :class:`Proc
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, groupby, repeat
+from itertools import compress, repeat
 from operator import attrgetter, is_not
 from types import MappingProxyType
 from typing import Any
 
+from xsched_tui.core.batchscan import BatchScan, scan_entries
 from xsched_tui.core.logparse import (
     AssertionFailed,
     AutoXQueueFailed,
@@ -155,10 +157,10 @@ def _put(od: OrderedDict, key: int, value: object, cap: int) -> None:
         od.popitem(last=False)
 
 
-_get_source = attrgetter("source_id")
-_get_record = attrgetter("record")
 _get_level = attrgetter("level")
 _ERRO = Level.ERRO
+_NO_EVENT = type(None)
+_FOLD_LOOP = 32  # eager records of a run folded by one Python loop rather than C-level passes
 
 # Events that carry the pid they are about (used for xserver-role and pid-less sources).
 _PID_EVENTS = (XQueueCreated, XQueueDestroyed, ClientConnected, ClientClosed, UtilizationSet)
@@ -180,72 +182,124 @@ class LogFacts:
 
     # -- feeding -------------------------------------------------------------------------------
 
-    def ingest(self, entries: Iterable[LogEntry], sources: Mapping[str, SourceInfo]) -> bool:
-        """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo. True if
-        anything changed.
+    def ingest(self, entries: Iterable[LogEntry], sources: Mapping[str, SourceInfo],
+               scan: BatchScan | None = None) -> bool:
+        """Fold ``entries``; ``sources`` maps source ids to their current SourceInfo; ``scan``:
+        the entries' BatchScan when known (LogBatch.scan). True if anything changed.
 
-        This runs on the hub's thread for every line (100k lines/s): each run of one source's
-        entries is looked at by C-level passes, and only its few interesting records (a typed
-        event other than :class:`Other`, or an ERRO line) go through :meth:`_one`. The rest (an
-        XSched message without a modelled event) only mark their process as seen: one
-        :meth:`_proc` and the run's latest timestamp, the same end state as one call each."""
+        This runs on the hub's thread for every line (100k lines/s): given the scan, only the
+        few records of each run of one source's entries that are not lazy are looked at, and
+        only its interesting ones (a typed event other than :class:`Other`, or an ERRO line) go
+        through :meth:`_one`. The rest (an XSched message without a modelled event: every lazy
+        record) only mark their process as seen: one :meth:`_proc` and the run's latest
+        timestamp, the same end state as one call each."""
         if not isinstance(entries, (list, tuple)):
             entries = list(entries)
+        if scan is None:
+            scan = scan_entries(entries)
         changed = False
         with self._lock:
-            for sid, group in groupby(entries, key=_get_source):
+            eager = scan.eager
+            lo = 0
+            for sid, a, b in scan.runs:
                 info = sources.get(sid)
-                if info is None:
-                    continue
-                if self._run(info, list(map(_get_record, group))):
+                if eager and eager[-1] >= a:  # the eager records of this run: eager[lo:hi]
+                    while eager[lo] < a:
+                        lo += 1
+                    hi = bisect_left(eager, b, lo)
+                    pos = eager[lo:hi]
+                    lo = hi
+                else:
+                    pos = []
+                if info is not None and self._run(info, entries, a, b, pos):
                     changed = True
             if changed:
                 self.version += 1
         return changed
 
-    def _run(self, info: SourceInfo, recs: list[LogRecord]) -> bool:
-        """Fold one source's records, in order (lock held); see :meth:`ingest`."""
-        n = len(recs)
-        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
+    def _run(self, info: SourceInfo, entries: Sequence[LogEntry], a: int, b: int,
+             pos: list[int]) -> bool:
+        """Fold the records of ``entries[a:b]`` (one source's), in order (lock held); ``pos``:
+        the positions of the ones that are not lazy (ascending). See :meth:`ingest`."""
+        changed = False
+        plain_other = b - a - len(pos)  # lazy records: an Other event, never an ERRO line
+        types: list[type] = []
+        levels: list[Level | None] = []
+        if pos:
+            fold = self._fold_few if len(pos) <= _FOLD_LOOP else self._fold_many
+            changed, seen, types, levels = fold(info, [entries[i][2] for i in pos])
+            plain_other += seen
+        if plain_other and info.pid is not None and info.role != "xserver":
+            # Every such record would call _proc(pid) and set last_seen from its timestamp, as
+            # every record _one took did: the end state is the latest timestamp of all of them
+            # (a record without event that is no ERRO line does not count).
+            p = self._proc(info.pid)
+            j = len(pos) - 1
+            for k in range(b - 1, a - 1, -1):
+                if j >= 0 and pos[j] == k:  # an eager record
+                    skip = types[j] is _NO_EVENT and levels[j] is not _ERRO
+                    j -= 1
+                    if skip:
+                        continue
+                ts = entries[k][2].timestamp
+                if ts is not None:
+                    p.last_seen = ts
+                    break
+            changed = True
+        return changed
+
+    def _fold_few(self, info: SourceInfo, recs: list[LogRecord]
+                  ) -> tuple[bool, int, list[type], list[Level | None]]:
+        """_fold_many for a few records (the usual run: a handful of warnings among lazy
+        lines): one Python loop costs less than its dozen C-level passes."""
+        changed = False
+        seen = 0
+        types: list[type] = []
+        levels: list[Level | None] = []
+        for rec in recs:
+            ev = rec.event
+            t = type(ev)
+            lv = rec.level
+            types.append(t)
+            levels.append(lv)
+            if t is Other:
+                if lv is not _ERRO:
+                    seen += 1
+                    continue
+            elif t is _NO_EVENT and lv is not _ERRO:
+                continue  # no event, not an error: not a fact
+            if self._one(info, rec, ev):
+                changed = True
+        return changed, seen, types, levels
+
+    def _fold_many(self, info: SourceInfo, recs: list[LogRecord]
+                   ) -> tuple[bool, int, list[type], list[Level | None]]:
+        """Fold eager records, in order (lock held): (changed, how many only mark their process
+        seen (an Other event, no ERRO line), their event types, their levels). C-level passes
+        find the interesting ones (a typed event, or an ERRO line) for :meth:`_one`."""
+        types = event_types(recs)
         levels = list(map(_get_level, recs))
-        n_other = types.count(Other)
+        seen = types.count(Other)
         n_erro = levels.count(_ERRO)
-        if n_other == n and not n_erro:
-            idx: list[int] = []
-        else:
-            idx = list(compress(range(n), map(is_not, types, repeat(Other))))
+        changed = False
+        if seen != len(recs) or n_erro:
+            idx = list(compress(range(len(recs)), map(is_not, types, repeat(Other))))
             if n_erro:
                 i = -1
                 for _ in range(n_erro):
                     i = levels.index(_ERRO, i + 1)
                     idx.append(i)
                 idx = sorted(set(idx))
-        changed = False
-        plain_other = n_other  # Other records that are not ERRO lines: "seen" only
-        for i in idx:
-            rec = recs[i]
-            ev = rec.event
-            t = types[i]
-            if t is Other:
-                plain_other -= 1  # an ERRO line with an Other event: _one counts it
-            elif t is type(None) and levels[i] is not _ERRO:
-                continue  # no event, not an error: not a fact
-            if self._one(info, rec, ev):
-                changed = True
-        if plain_other and info.pid is not None and info.role != "xserver":
-            # Every such record would call _proc(pid) and set last_seen from its timestamp, as
-            # every record _one took did: the end state is the latest timestamp of all of them.
-            p = self._proc(info.pid)
-            for k in range(n - 1, -1, -1):
-                rec = recs[k]
-                if types[k] is type(None) and levels[k] is not _ERRO:
-                    continue
-                ts = rec.timestamp
-                if ts is not None:
-                    p.last_seen = ts
-                    break
-            changed = True
-        return changed
+            for j in idx:
+                rec = recs[j]
+                t = types[j]
+                if t is Other:
+                    seen -= 1  # an ERRO line with an Other event: _one counts it
+                elif t is _NO_EVENT and levels[j] is not _ERRO:
+                    continue  # no event, not an error: not a fact
+                if self._one(info, rec, rec.event):
+                    changed = True
+        return changed, seen, types, levels
 
     def _proc(self, pid: int) -> _Proc:
         p = self._procs.get(pid)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
-from operator import attrgetter
 from typing import TYPE_CHECKING, NamedTuple
 
+from xsched_tui.core.batchscan import BatchScan, scan_entries
 from xsched_tui.core.headlines import Headline
 from xsched_tui.core.linesource import ListLineSource, RecordListSource
 from xsched_tui.core.logparse import Level, LogRecord, SchedulerChosen, XQueueCreated, event_types
-from xsched_tui.core.merge import MergedTimeline
+from xsched_tui.core.merge import MergedTimeline, TimelineUpdate
 
 if TYPE_CHECKING:  # the hub (watchfiles, threads) is imported only where it runs
     from xsched_tui.core.logsources import LogBatch, LogEntry, SourceInfo, SourceStats
@@ -27,8 +27,6 @@ class LogEntry_(NamedTuple):  # same shape as logsources.LogEntry, without impor
     seq: int
     record: LogRecord
 
-_get_source = attrgetter("source_id")
-_get_record = attrgetter("record")
 _VERDICT_EVENTS = frozenset((XQueueCreated, SchedulerChosen))
 
 LEVEL_KEYS = {"1": Level.ERRO, "2": Level.WARN, "3": Level.INFO, "4": None}
@@ -209,7 +207,8 @@ class LogModel:
             if self.stats.get(st.source_id) != st:
                 self.stats[st.source_id] = st
                 sources_changed = True
-        removed = [k for k in self.sources if k not in {s.id for s in batch.sources}]
+        current = {s.id for s in batch.sources}
+        removed = [k for k in self.sources if k not in current]
         if batch.sources and removed:  # a full list without them: removed (replay rewind)
             for sid in removed:
                 self.sources.pop(sid, None)
@@ -227,22 +226,11 @@ class LogModel:
         appended = 0
         rebuilt = False
         entries = batch.entries
-        # This runs for every line (100k lines/s): each run of one source's entries is handled
-        # by C-level passes (groupby, map, set), and only the rare records whose event matters
-        # for the scheduling verdict are looked at one by one.
-        scoped = 0
-        for sid, group in groupby(entries, key=_get_source):
-            recs = list(map(_get_record, group))
-            if not _VERDICT_EVENTS.isdisjoint(event_types(recs)):
-                self._note_events(sid, recs)
-            lst = self.per_source.get(sid)
-            if lst is None:
-                lst = self._new_list(sid)
-            lst.extend(recs)
-            if sid == self.scope:
-                scoped += len(recs)
         if entries:
-            upd = self.timeline.extend(entries)
+            scan = getattr(batch, "scan", None)  # the hub's; None from other producers
+            if scan is None:
+                scan = scan_entries(entries)
+            upd, scoped = self._add_entries(entries, scan)
             if self._filtered is not None:
                 if self.scope is None and not upd.append_only:
                     self._rebuild()
@@ -268,13 +256,38 @@ class LogModel:
         return IngestResult(appended, rebuilt, sources_changed,
                             bool(batch.headlines) or verdicts)
 
-    def _note_events(self, sid: str, recs: list[LogRecord]) -> None:
-        for rec in recs:
-            ev = rec.event
-            if type(ev) is XQueueCreated:
+    def _add_entries(self, entries: Sequence[LogEntry], scan: BatchScan) -> tuple[TimelineUpdate, int]:
+        """Note the verdict events, extend the per-process lists and merge the timeline; returns
+        the timeline's update and how many entries belong to the scoped source.
+
+        This runs for every line (100k lines/s): only the records that are not lazy can be
+        verdict events (XSched INFO/DEBG lines without a modelled message are lazy: their event
+        is Other), and the per-process lists are extended run by run as the timeline keys
+        each run (its records are then in the CPU cache)."""
+        if scan.eager:
+            self._note_events(entries, scan.eager)
+        scope = self.scope
+        scoped = sum(b - a for sid, a, b in scan.runs if sid == scope) if scope is not None else 0
+        return self.timeline.extend(entries, runs=scan.runs, on_run=self._list_extend), scoped
+
+    def _list_extend(self, sid: str, recs: list[LogRecord]) -> None:
+        lst = self.per_source.get(sid)
+        if lst is None:
+            lst = self._new_list(sid)
+        lst.extend(recs)
+
+    def _note_events(self, entries: Sequence[LogEntry], pos: list[int]) -> None:
+        """Count XQueues per pid and note each source's scheduler from the entries at ``pos``."""
+        recs = [entries[i][2] for i in pos]
+        types = event_types(recs)
+        if _VERDICT_EVENTS.isdisjoint(types):
+            return
+        for i, rec, t in zip(pos, recs, types, strict=True):
+            if t is XQueueCreated:
+                ev = rec.event
                 self.xqueues_by_pid[ev.pid] = self.xqueues_by_pid.get(ev.pid, 0) + 1
-            elif type(ev) is SchedulerChosen:
-                self.scheduler_of[sid] = ev.scheduler
+            elif t is SchedulerChosen:
+                self.scheduler_of[entries[i][0]] = rec.event.scheduler
 
     def _rebuild_timeline(self) -> None:
         self.timeline.clear()

@@ -54,9 +54,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress, count, repeat
-from operator import attrgetter, is_not
+from operator import add, attrgetter, is_not
 from typing import TYPE_CHECKING, NamedTuple
 
+from xsched_tui.core.batchscan import BatchScan, eager_positions
 from xsched_tui.core.headlines import (
     HEADLINE_EVENT_TYPES,
     Headline,
@@ -64,6 +65,7 @@ from xsched_tui.core.headlines import (
     describe_event,
     headline_for,
     headline_for_exit,
+    new_headline,
 )
 from xsched_tui.core.logparse import (
     ClientClosed,
@@ -187,6 +189,9 @@ class LogBatch:
     ``notices``: one-line messages for the user (rotated, truncated, watcher fallback...).
     ``skipped``: lines dropped since the previous batch: the consumer was too slow (oldest
     undelivered entries dropped), or a writer was faster than parsing (skipped ahead in a file).
+    ``scan``: the entries' runs per source and the positions of their records that are not lazy
+    (:class:`~xsched_tui.core.batchscan.BatchScan`), as the hub found them while accepting the
+    records; None when unknown (consumers then scan the entries themselves).
     """
 
     entries: tuple[LogEntry, ...]
@@ -195,6 +200,7 @@ class LogBatch:
     headlines: tuple[Headline, ...]
     notices: tuple[str, ...]
     skipped: int
+    scan: BatchScan | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,6 +635,54 @@ _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
 _XSCHED = Kind.XSCHED
 _MISS = object()
+_SCAN_LOOP = 32  # _scan: records looked at one by one rather than by C-level passes
+
+
+def _scan(recs: list[LogRecord]) -> tuple[int, int, int, list[LogRecord]]:
+    """(warnings, errors, truncated lines, the interesting records in order) of ``recs``, none
+    of them lazy.
+
+    Interesting: records with a typed event (or none) plus every warning and error, minus
+    XSched INFO/DEBG lines whose event is Other: those never attribute a pid or make a headline.
+    """
+    if len(recs) <= _SCAN_LOOP:  # a few: one Python loop beats a dozen C-level passes
+        warn = err = trunc = 0
+        interesting = []
+        for r in recs:
+            lv = r.level
+            if lv is _WARN:
+                warn += 1
+            elif lv is _ERRO:
+                err += 1
+            if r.truncated:
+                trunc += 1
+            if r.kind is not _PLAIN and (
+                    type(r.event) is not Other or lv is _WARN or lv is _ERRO):
+                interesting.append(r)
+        return warn, err, trunc, interesting
+    n = len(recs)
+    levels = list(map(_get_level, recs))
+    warn = levels.count(_WARN)
+    err = levels.count(_ERRO)
+    trunc = list(map(_get_truncated, recs)).count(True)
+    types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
+    n_other = types.count(Other)
+    # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
+    # records with another event type (or none) plus every warning and error, in order.
+    if not warn and not err and n_other == n:
+        return warn, err, trunc, []
+    idx = list(compress(range(n), map(is_not, types, repeat(Other)))) if n_other != n else []
+    for lv, k in ((_WARN, warn), (_ERRO, err)):
+        i = -1
+        for _ in range(k):
+            i = levels.index(lv, i + 1)
+            idx.append(i)
+    if warn or err:
+        idx = sorted(set(idx))
+    cand = [recs[i] for i in idx]
+    interesting = [r for r in cand if r.kind is not _PLAIN and not (
+        type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
+    return warn, err, trunc, interesting
 
 
 def _norm_path(path: str) -> str:
@@ -665,7 +719,7 @@ class _Src:
         self.skipped_lines = 0  # lines given up because the writer was faster than parsing
         self.lag_noticed = False
         self.hl_info: SourceInfo | None = None  # the info hl_cache's texts were made for
-        self.hl_cache: dict[tuple, tuple[str, str] | None] = {}  # LogHub._headline
+        self.hl_cache: dict[tuple, tuple[str, str] | None] = {}  # LogHub._headline_text
 
 
 class _Dir:
@@ -740,6 +794,10 @@ class LogHub:
         self._more: set[str] = set()  # sources with more to read right now (backlog, work deadline)
         self._ops: list[Callable[[], None]] = []
         self._outbox: deque[LogEntry] = deque(maxlen=max(1, max_undelivered))
+        # The outbox's runs per source, oldest first: [source id, entries, eager positions in
+        # the run]; they may count more entries than the outbox kept (_out_n: how many).
+        self._out_runs: deque[list] = deque()
+        self._out_n = 0
         self._skipped = 0
         self._notices: list[str] = []
         self._book = HeadlineBook()
@@ -1515,7 +1573,9 @@ class LogHub:
         """Number, count and store records; pid attribution and headlines (worker thread).
 
         Per-record work is done by C-level passes (map/count/compress); only the few records
-        that can matter (a typed event, a warning or an error) are looked at one by one."""
+        that can matter (a typed event, a warning or an error) are looked at one by one. Lazy
+        records (batchscan: plain XSched INFO/DEBG lines, nearly all of them) are not looked at
+        at all: they are never warnings, errors, truncated or interesting."""
         if not recs:
             return
         sid = s.info.id
@@ -1525,28 +1585,13 @@ class LogHub:
         # frees as many GC-tracked objects as were just made, so the collector seldom runs.
         entries = list(map(_tuple_new, repeat(LogEntry), zip(repeat(sid), count(seq + 1), recs)))
         s.seq = seq + n
-        levels = list(map(_get_level, recs))
-        warn = levels.count(_WARN)
-        err = levels.count(_ERRO)
-        trunc = list(map(_get_truncated, recs)).count(True)
-        types = event_types(recs)  # lazy records (plain INFO/DEBG lines) stay unparsed
-        n_other = types.count(Other)
-        # Most lines are XSched INFO/DEBG messages without a typed event: candidates are the
-        # records with another event type (or none) plus every warning and error, in order.
-        if not warn and not err and n_other == n:
-            cand: list[LogRecord] = []
+        eager = eager_positions(recs)
+        if not eager:
+            warn = err = trunc = 0
+            interesting: list[LogRecord] = []
         else:
-            idx = list(compress(range(n), map(is_not, types, repeat(Other)))) if n_other != n else []
-            for lv, k in ((_WARN, warn), (_ERRO, err)):
-                i = -1
-                for _ in range(k):
-                    i = levels.index(lv, i + 1)
-                    idx.append(i)
-            if warn or err:
-                idx = sorted(set(idx))
-            cand = [recs[i] for i in idx]
-        interesting = [r for r in cand if r.kind is not _PLAIN and not (
-            type(r.event) is Other and (r.level is _INFO or r.level is _DEBG))]
+            warn, err, trunc, interesting = _scan(
+                recs if len(eager) == n else list(map(recs.__getitem__, eager)))
         with self._lock:
             if s.removed:
                 return
@@ -1566,31 +1611,75 @@ class LogHub:
             over = before + n - len(out)
             if over > 0:
                 self._skipped += over
-            found: list[Headline] = []
+            self._note_run(sid, n, eager)
+            found: list[tuple[int | None, str, str, float | None]] = []
             for r in interesting:
                 ev = r.event
-                if ev is not None and (not s.pid_final or s.info.role is None):
+                # (a final pid is only given a role, by xserver's own lines)
+                if ev is not None and (not s.pid_final or (
+                        s.info.role is None and isinstance(ev, _XSERVER_EVENTS))):
                     self._attribute(s, r, ev)
                 if (type(ev) in HEADLINE_EVENT_TYPES or r.level is _ERRO or r.level is _WARN
                         or r.kind in _HL_KINDS):
-                    h = self._headline(s, r, ev)
-                    if h is not None:
-                        found.append(h)
+                    got = self._headline_text(s, r, ev)
+                    if got is not None:
+                        # the pid as it is now: _attribute may change it between two records
+                        found.append((s.info.pid, got[0], got[1], r.timestamp))
             for r in reversed(interesting):  # the source's last event: the latest one described
                 d = describe_event(r.event)
                 if d is not None:
                     s.last_event = d
                     break
             if found:
-                self._add_headlines(found)
+                self._add_headlines(sid, found)
             self._changed = True
 
-    def _headline(self, s: _Src, r: LogRecord, ev: object) -> Headline | None:
-        """headline_for(r, s.info), its severity and text remembered per source: a busy source
-        repeats the same warning thousands of times a second, and building the text (event
-        sentence, pid, normalised handles) cost most of the hub's time on those lines. The text
-        depends on the record's kind, level, event and message (or, for lines that are not
-        XSched's, its text) and on the source's info, which the cache follows."""
+    def _note_run(self, sid: str, n: int, eager: list[int]) -> None:
+        """Remember that ``n`` entries of ``sid`` (with the eager records at positions ``eager``)
+        went to the outbox (lock held): the batch's scan (LogBatch.scan)."""
+        runs = self._out_runs
+        self._out_n += n
+        if runs:
+            last = runs[-1]
+            if last[0] == sid:  # the same source again: one run, as groupby would make it
+                if eager:
+                    last[2] += map(add, eager, repeat(last[1])) if last[1] else eager
+                last[1] += n
+                return
+        runs.append([sid, n, eager])
+
+    def _take_scan(self, kept: int) -> BatchScan:
+        """The scan of the ``kept`` entries the outbox holds, oldest first (lock held); resets."""
+        runs = self._out_runs
+        drop = self._out_n - kept  # the oldest entries the full outbox let go
+        while drop > 0:
+            first = runs[0]
+            if first[1] <= drop:
+                runs.popleft()
+                drop -= first[1]
+                continue
+            first[1] -= drop
+            first[2] = [p - drop for p in first[2] if p >= drop]
+            drop = 0
+        out_runs: list[tuple[str, int, int]] = []
+        eager: list[int] = []
+        at = 0
+        for sid, n, ev in runs:
+            out_runs.append((sid, at, at + n))
+            if ev:
+                eager += map(add, ev, repeat(at)) if at else ev
+            at += n
+        runs.clear()
+        self._out_n = 0
+        return BatchScan(out_runs, eager)
+
+    def _headline_text(self, s: _Src, r: LogRecord, ev: object) -> tuple[str, str] | None:
+        """(severity, text) of headline_for(r, s.info), or None: remembered per source. A busy
+        source repeats the same warning thousands of times a second, and building the text
+        (event sentence, pid, normalised handles) cost most of the hub's time on those lines.
+        The text depends on the record's kind, level, event and message (or, for lines that are
+        not XSched's, its text) and on the source's info, which the cache follows. (The rest of
+        headline_for's Headline is the record's timestamp and the info's id and pid.)"""
         info = s.info
         if s.hl_info is not info:
             s.hl_info = info
@@ -1601,47 +1690,47 @@ class LogHub:
         try:
             got = cache.get(key, _MISS)
         except TypeError:  # an unhashable event field: no cache
-            return headline_for(r, info)
+            h = headline_for(r, info)
+            return None if h is None else (h.severity, h.text)
         if got is _MISS:
             h = headline_for(r, info)
             if len(cache) >= 256:
                 cache.clear()
-            cache[key] = None if h is None else (h.severity, h.text)
-            return h
-        if got is None:
-            return None
-        ts = r.timestamp
-        return Headline(ts, info.id, info.pid, got[0], got[1], 1, ts)
+            got = cache[key] = None if h is None else (h.severity, h.text)
+        return got
 
-    def _add_headlines(self, found: list[Headline]) -> None:
-        """book.add() every headline in order (lock held). A warning repeated 1000 times in one
-        batch is added once with its count (the same book state as 1000 adds: count summed,
-        latest timestamp), unless the book could evict within this batch."""
+    def _add_headlines(self, sid: str, found: list[tuple[int | None, str, str, float | None]]
+                       ) -> None:
+        """book.add() the headline of every ``(pid, severity, text, timestamp)`` of source
+        ``sid``, in order (lock held): Headline(timestamp, sid, pid, severity, text, 1,
+        timestamp) each, as headline_for makes it. A warning repeated 1000 times in one batch is
+        added once with its count (the same book state as 1000 adds: count summed, latest
+        timestamp), unless the book could evict within this batch. One Headline per text, not
+        per line: building one is most of the cost of a repeated warning."""
         book = self._book
         new = self._new_headlines
         if len(found) == 1:
-            h = book.add(found[0])
+            pid, sev, text, ts = found[0]
+            h = book.add(new_headline(ts, sid, pid, sev, text, 1, ts))
             new[h.key] = h
             return
-        groups: dict[tuple[str, str], list] = {}
-        for h in found:
-            g = groups.get(h.key)
-            if g is None:
-                groups[h.key] = [h, h.count, h.timestamp]
+        groups: dict[str, list] = {}
+        for pid, sev, text, ts in found:
+            g = groups.get(text)
+            if g is None:  # the first one gives pid, severity and first timestamp
+                groups[text] = [pid, sev, ts, 1, ts]
             else:
-                g[1] += h.count
-                if h.timestamp is not None:
-                    g[2] = h.timestamp
+                g[3] += 1
+                if ts is not None:
+                    g[4] = ts
         if len(book) + len(groups) > book.limit:  # evictions would depend on the add order
-            for h in found:
-                h = book.add(h)
+            for pid, sev, text, ts in found:
+                h = book.add(new_headline(ts, sid, pid, sev, text, 1, ts))
                 new[h.key] = h
             return
-        for key, (h, total, ts) in groups.items():
-            if total != h.count:  # (dataclasses.replace, without its per-call introspection)
-                h = Headline(ts, h.source_id, h.pid, h.severity, h.text, total, h.first_timestamp)
-            h = book.add(h)
-            new[key] = h
+        for text, (pid, sev, first, total, ts) in groups.items():
+            h = book.add(new_headline(ts, sid, pid, sev, text, total, first))
+            new[h.key] = h
 
     def _attribute(self, s: _Src, r: LogRecord, ev: object) -> None:
         """pid (and role) from content (lock held). xserver logs name their clients: never take
@@ -1721,6 +1810,8 @@ class LogHub:
             if self.on_batch is None:
                 with self._lock:
                     self._outbox.clear()
+                    self._out_runs.clear()
+                    self._out_n = 0
                     self._changed = False
                     self._new_headlines.clear()
                     self._notices.clear()
@@ -1745,6 +1836,7 @@ class LogHub:
                 tuple(self._new_headlines.values()),
                 tuple(self._notices),
                 self._skipped,
+                self._take_scan(len(entries)),
             )
             self._new_headlines.clear()
             self._notices.clear()

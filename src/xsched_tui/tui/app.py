@@ -186,7 +186,7 @@ class XSchedApp(App[int]):
 
     # -- logs ------------------------------------------------------------------------------
     def _hub_batch(self, batch) -> None:  # the hub's thread
-        if self.log_facts.ingest(batch.entries, {s.id: s for s in batch.sources}):
+        if self.log_facts.ingest(batch.entries, {s.id: s for s in batch.sources}, batch.scan):
             self._dirty.update(("facts", "prio"))
         self._pending += 1
         self.post_message(LogBatchArrived(batch))
