@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -304,3 +305,41 @@ async def test_big_file_truncated_while_followed(tmp_path: Path) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert view.source.next_problem(-1) == 0  # type: ignore[attr-defined]
+
+
+async def test_plain_line_segments_equal_the_rich_text_route(samples: Path) -> None:
+    # _plain_segments builds the segments of the common line directly; they must be what
+    # render_record + Text.render give, segment for segment and style for style, with and
+    # without the cursor, for every level and prefix shape, and fall back where it cannot
+    recs = []
+    for f in sorted(samples.rglob("*.stderr.log"))[:6]:
+        recs += [parse_line(x) for x in f.read_text().splitlines()[:200]]
+    for lv in ("ERRO", "WARN", "INFO", "DEBG"):
+        recs += [parse_line(line(lv, 7)), parse_line(f"[{lv} @ T58880 @ 09:05:23.278123] old prefix"),
+                 parse_line(f"[XSCHED {lv} @ T 1 @ 09:05:23.278123]"),
+                 parse_line(f"[XSCHED {lv} @ T 1 @ 09:05:23.278123] tab\there"),
+                 parse_line(f"[XSCHED {lv} @ T 1 @ 09:05:23.278123] wide \u4e2d\u6587"),
+                 parse_line(f"junk [XSCHED {lv} @ T 1 @ 09:05:23.278123] glued")]
+    recs += [parse_line("plain text"), parse_line("[TRACE_KERNEL] a=1"), parse_line("")]
+    recs += [parse_line("[XSCHED WARN @ T 3 @ 10:00:00.000001] fail x @ /opt/x.cpp:12"),
+             parse_line("[XSCHED INFO @ T 3 @ 10:00:00.000001] caf\u00e9 @ /opt/x.cpp:12"),
+             parse_line("[XSCHED INFO @ T 3 @ 10:00:00.000001] x @ /opt/caf\u00e9.cpp:12")]
+    app = LogApp(ListLineSource([(None, r) for r in recs]))
+    async with app.run_test(size=SIZE):
+        view = app.view
+        st = view._get_styles()
+        for compact in (True, False):
+            view.compact = compact
+            fast = 0
+            for rec in recs:
+                for cursor in (False, True):
+                    text = view.render_record(rec, st)
+                    text.stylize_before(st.cursor_line if cursor else st.base)
+                    want = (list(text.render(app.console)), text.cell_len)
+                    got = view._plain_segments(rec, cursor, st)
+                    if got is not None:
+                        fast += 1
+                        assert got == want, (compact, rec.text)
+            assert fast > 100, compact
+        view._regex = re.compile("x")  # a search highlights: the Text route
+        assert view._plain_segments(recs[0], False, st) is None

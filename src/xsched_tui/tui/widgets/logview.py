@@ -166,6 +166,8 @@ class LogView(ScrollView, can_focus=True):
         self._gutter_cache: LRUCache[tuple, tuple[list[Segment], int]] = LRUCache(256)
         self._line_cache: LRUCache[tuple, Strip] = LRUCache(512)  # finished rows
         self._styles: _Styles | None = None
+        # (id of the _Styles, cursor line, level, compact) -> the styles of _plain_segments
+        self._plain_styles: dict[tuple[int, bool, Level, bool], tuple[Style, ...]] = {}
         self._max_width = 0
         self._width_dirty = False
         self._error: str | None = None
@@ -428,6 +430,7 @@ class LogView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
+        self._plain_styles.clear()
         self._cache.clear()
         self._gutter_cache.clear()
         self._line_cache.clear()
@@ -530,10 +533,13 @@ class LogView(ScrollView, can_focus=True):
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        text = self.render_record(self._source.record(i), st)
-        text.stylize_before(st.cursor_line if is_cursor else st.base)
-        cells = text.cell_len
-        hit = (list(text.render(self.app.console)), cells)
+        rec = self._source.record(i)
+        hit = self._plain_segments(rec, is_cursor, st)
+        if hit is None:
+            text = self.render_record(rec, st)
+            text.stylize_before(st.cursor_line if is_cursor else st.base)
+            hit = (list(text.render(self.app.console)), text.cell_len)
+        cells = hit[1]
         self._cache.set(key, hit)
         if cells > self._max_width:
             self._max_width = cells
@@ -545,6 +551,64 @@ class LogView(ScrollView, can_focus=True):
     def _update_width(self) -> None:
         self._width_dirty = False
         self._flush_size()
+
+    def _plain_segments(self, rec: LogRecord, is_cursor: bool,
+                        st: _Styles) -> tuple[list[Segment], int] | None:
+        """The segments of render_record + Text.render for the common line, built directly: an
+        XSched line of printable ASCII (no tab, no wide or control character), not cut, no
+        search, compact or in full. A following view repaints a screen of new lines several
+        times a second at high rates, and the Rich Text route cost several times this per line.
+        Same segments, same styles (tests/test_logview.py compares them); None: use that route."""
+        lv = rec.level
+        if lv is None or rec.kind is not Kind.XSCHED or self._regex is not None or rec.truncated:
+            return None
+        compact = self.compact
+        key = (id(st), is_cursor, lv, compact)
+        styles = self._plain_styles.get(key)
+        if styles is None:
+            # Text.render combines a segment's spans in the order they were added: the line's
+            # base first (stylize_before), then the part's own style (the full form's level word
+            # lies inside the dim prefix: dim, then level).
+            base = st.cursor_line if is_cursor else st.base
+            dim = base + st.dim
+            msg = st.message.get(lv)
+            styles = (base, dim, (base if compact else dim) + st.level[lv],
+                      base if msg is None else base + msg)
+            if len(self._plain_styles) > 64:
+                self._plain_styles.clear()
+            self._plain_styles[key] = styles
+        s_base, s_dim, s_level, s_msg = styles
+        if compact:
+            msg = rec.message
+            sf = rec.src_file
+            suffix = f" @ {sf}:{rec.src_line}" if sf else ""
+            if not (msg.isascii() and msg.isprintable() and suffix.isascii() and suffix.isprintable()):
+                return None
+            tt = rec.time_text or ""
+            segs = [Segment(tt, s_dim)] if tt else []
+            tid = f" T{rec.tid} "
+            segs += (Segment(" ", s_base), Segment(lv.value, s_level), Segment(tid, s_dim))
+            if msg:
+                segs.append(Segment(msg, s_msg))
+            if suffix:
+                segs.append(Segment(suffix, s_dim))
+            return segs, len(tt) + 5 + len(tid) + len(msg) + len(suffix)
+        raw = rec.text
+        close = raw.find("]")
+        if close <= 0 or not (raw.isascii() and raw.isprintable()):
+            return None
+        at = raw.find(lv.value, 0, close)
+        end = close + 1
+        if at < 0:
+            segs = [Segment(raw[:end], s_dim)]
+        else:
+            segs = [Segment(raw[:at], s_dim)] if at else []
+            segs.append(Segment(raw[at : at + 4], s_level))
+            if end > at + 4:
+                segs.append(Segment(raw[at + 4 : end], s_dim))
+        if len(raw) > end:
+            segs.append(Segment(raw[end:], s_msg))
+        return segs, len(raw)
 
     def render_record(self, rec: LogRecord, st: _Styles | None = None) -> Text:
         """The line as shown (without cursor/gutter): level colour, dim time and thread,
