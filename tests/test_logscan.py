@@ -9,6 +9,7 @@ format's edges and on generated streams (hypothesis) around midnight.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -222,3 +223,41 @@ def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: py
     recs = LogParser(base_date=DAY, lazy=True).feed_many(lines)
     assert len(recs) == len(lines) > 500
     assert to_python[0] < 0.05 * len(lines), to_python[0]
+
+
+@needs_scanner
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]),
+                          st.one_of(st.none(), st.floats(1.7e9, 1.7e9 + 10),
+                                    st.integers(0, 10**7).map(lambda k: 1.7e9 + k / 1e6 + 5e-7))),
+                min_size=1, max_size=60),
+       st.integers(1, 4))
+def test_compiled_timeline_keys_equal_the_python_passes(items: list, batches: int) -> None:
+    # merge._keyed uses _logscan.key_run for runs whose records all carry a float timestamp
+    # (half-way values included: round half to even), else the Python passes; the timeline must
+    # be the same entry for entry and key for key, batch after batch
+    from xsched_tui.core import merge
+    from xsched_tui.core.logsources import LogEntry
+
+    entries = []
+    for i, (src, ts) in enumerate(items):
+        rec = lp.parse_line(f"[XSCHED INFO @ T 1 @ 10:00:00.{i:06d}] x {i}")
+        rec = dataclasses.replace(rec, timestamp=ts)
+        entries.append(LogEntry(src, i + 1, rec))
+    step = max(1, len(entries) // batches)
+
+    def run(compiled: bool) -> list:
+        saved = merge._key_run
+        if not compiled:
+            merge._key_run = None
+        try:
+            t = merge.MergedTimeline(maxlen=40)
+            for k, i in enumerate(range(0, len(entries), step)):
+                batch = entries[i : i + step]
+                t.extend(tuple(batch) if k % 2 else batch)  # LogBatch.entries is a tuple
+            return [(t.time_us(k), t[k].source_id, t[k].seq) for k in range(len(t))]
+        finally:
+            merge._key_run = saved
+
+    assert merge._key_run is not None
+    assert run(True) == run(False)

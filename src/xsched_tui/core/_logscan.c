@@ -23,6 +23,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 #include <string.h>
 
 enum { F_KIND, F_TEXT, F_LEVEL, F_TID, F_TOD, F_TAG, F_FIELDS, F_LINES, F_RAWLEN, F_TRUNC,
@@ -432,7 +433,90 @@ stop:
     return Py_BuildValue("nLL", i, n, last);
 }
 
+/*
+ * key_run(recs, run, rank, s0, prev) -> (keyed, last) or None
+ *
+ * MergedTimeline's keys of one run of one source's entries (merge.py, _keyed): for entry i,
+ * (effective time, rank, s0 + i, run[i]), the effective time being the running maximum, from
+ * prev (an int, or None: none), of round(recs[i].timestamp * 1_000_000). None when a record is
+ * not a LogRecord or has no float timestamp: the Python passes handle that run.
+ */
+static PyObject *
+key_run(PyObject *self, PyObject *args)
+{
+    PyObject *recs, *run, *rank, *prev_obj;
+    long long s0;
+    if (!PyArg_ParseTuple(args, "O!OOLO", &PyList_Type, &recs, &run, &rank, &s0, &prev_obj))
+        return NULL;
+    if (!PyList_Check(run) && !PyTuple_Check(run)) {
+        PyErr_SetString(PyExc_TypeError, "run: a list or a tuple");
+        return NULL;
+    }
+    if (record_cls == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(recs);
+    if (n == 0 || PySequence_Fast_GET_SIZE(run) != n)
+        Py_RETURN_NONE;
+    PyObject **items = PySequence_Fast_ITEMS(run);
+    int have_prev = prev_obj != Py_None;
+    long long cur = 0;
+    if (have_prev) {
+        int overflow = 0;
+        cur = PyLong_Check(prev_obj) ? PyLong_AsLongLongAndOverflow(prev_obj, &overflow) : 0;
+        if (!PyLong_Check(prev_obj) || overflow || (cur == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    /* first pass: every record timed, in C's range (nothing is allocated until it holds) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(recs, i);
+        if (!(Py_IS_TYPE(r, lazy_cls) || Py_IS_TYPE(r, record_cls) ||
+              PyObject_TypeCheck(r, record_cls)))
+            Py_RETURN_NONE;
+        PyObject *ts = *(PyObject **)((char *)r + offsets[F_TS]);
+        if (ts == NULL || !PyFloat_CheckExact(ts))
+            Py_RETURN_NONE;
+        double x = PyFloat_AS_DOUBLE(ts) * 1e6;
+        if (!(fabs(x) < 4e18))
+            Py_RETURN_NONE;
+    }
+    PyObject *keyed = PyList_New(n);
+    if (keyed == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(recs, i);
+        double x = PyFloat_AS_DOUBLE(*(PyObject **)((char *)r + offsets[F_TS])) * 1e6;
+        /* Python's round(float): half to even */
+        double rd = round(x);
+        if (fabs(x - rd) == 0.5)
+            rd = 2.0 * round(x / 2.0);
+        long long t = (long long)rd;
+        if (!have_prev || t > cur) {
+            cur = t;
+            have_prev = 1;
+        }
+        PyObject *tup = PyTuple_New(4);
+        PyObject *e = PyLong_FromLongLong(cur);
+        PyObject *q = PyLong_FromLongLong(s0 + i);
+        if (tup == NULL || e == NULL || q == NULL) {
+            Py_XDECREF(tup); Py_XDECREF(e); Py_XDECREF(q);
+            Py_DECREF(keyed);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tup, 0, e);
+        PyTuple_SET_ITEM(tup, 1, Py_NewRef(rank));
+        PyTuple_SET_ITEM(tup, 2, q);
+        PyTuple_SET_ITEM(tup, 3, Py_NewRef(items[i]));
+        PyList_SET_ITEM(keyed, i, tup);
+    }
+    return Py_BuildValue("NL", keyed, cur);
+}
+
 static PyMethodDef methods[] = {
+    {"key_run", key_run, METH_VARARGS, "key_run(recs, run, rank, s0, prev) -> (keyed, last) or None"},
     {"configure", configure, METH_VARARGS,
      "configure(lazy_cls, record_cls, slots, kind, (erro, warn, info, debg), dispatch, max_parse, "
      "half_day, (created, destroyed, prio_set, util_set))"},

@@ -295,27 +295,38 @@ class MergedTimeline(Generic[T]):
             default = default and hasattr(entries[0], "source_id") and hasattr(entries[0], "record")
             runs = _runs_of(entries, _get_source if default else self._source)
         segs: list[list[tuple[int, int, int, T]]] = []
+        key_run = _key_run if default else None
         for src, a, b in runs:
             run = entries[a:b]
             if default or on_run is not None:
                 recs = list(map(_get_record, run))
                 if on_run is not None:
                     on_run(src, recs)
+            r = rank_of.get(src)
+            if r is None:
+                r = rank_of[src] = len(rank_of)
+            prev = last.get(src)
+            s0 = next_seq.get(src, 0)
+            next_seq[src] = s0 + b - a
+            # The compiled keying (core/_logscan.c) when every record has a float timestamp (the
+            # live tail's): the same keys as the passes below, in one C loop.
+            got = key_run(recs, run, r, s0, prev) if key_run is not None else None
+            if got is not None:
+                seg, eff = got
+                last[src] = eff
+                if eff > self._hwm:
+                    self._hwm = eff
+                segs.append(seg)
+                continue
             if default:
                 t, untimed = _run_times(recs)
             else:
                 t = list(map(self._key, run))
                 untimed = None in t
-            r = rank_of.get(src)
-            if r is None:
-                r = rank_of[src] = len(rank_of)
-            prev = last.get(src)
             effs = self._effs_slow(t, prev) if untimed else _running_max(t, prev)
             last[src] = effs[-1]
             if effs[-1] > self._hwm:
                 self._hwm = effs[-1]
-            s0 = next_seq.get(src, 0)
-            next_seq[src] = s0 + b - a
             segs.append(list(zip(effs, repeat(r), count(s0), run)))
         return _merge_runs(segs)
 
@@ -335,6 +346,19 @@ class MergedTimeline(Generic[T]):
         return effs
 
 
+def _compiled_key_run() -> Callable[..., Any] | None:
+    """_logscan.key_run when the C scanner is built and configured (logparse configures it on
+    import; XSCHED_TUI_PURE_PARSER=1 leaves it out), else None: the Python passes."""
+    from xsched_tui.core import logparse
+
+    if logparse.parser_impl() != "compiled":
+        return None
+    from xsched_tui.core import _logscan
+
+    return getattr(_logscan, "key_run", None)
+
+
+_key_run = _compiled_key_run()
 _get_source = attrgetter("source_id")
 _get_entry = itemgetter(3)
 _get_record = attrgetter("record")
