@@ -261,3 +261,28 @@ def test_compiled_timeline_keys_equal_the_python_passes(items: list, batches: in
 
     assert merge._key_run is not None
     assert run(True) == run(False)
+
+
+@needs_scanner
+def test_a_repeated_warning_is_parsed_once_then_scanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Python loop parses a warning (or any dispatched message) in full and caches that parse
+    # by text; the scanner makes the repeats' records from the cache, the same records
+    warn = "fail to auto-create XQueue (level-4) for HwQueue 0x461c5f70, err: 2 @ /x/xqueue.cpp:136"
+    lines = [f"[XSCHED {'WARN' if i % 3 else 'ERRO'} @ T {i % 5} @ 10:00:{i // 1000:02d}."
+             f"{i % 1000:06d}] {warn}{' ' * (i % 2)}" for i in range(600)]
+    lines += [f"[XSCHED INFO @ T 1 @ 10:00:59.{i:06d}] cuda error {i % 3}: x" for i in range(300)]
+    lp._MSG_CACHE.clear()
+    to_python = [0]
+    run_py = LogParser._run_py
+
+    def counted(self, strs, out, extra=0):
+        to_python[0] += len(strs)
+        return run_py(self, strs, out, extra)
+
+    monkeypatch.setattr(LogParser, "_run_py", counted)
+    got = LogParser(base_date=DAY, lazy=True).feed_many(lines)
+    assert to_python[0] < 20, to_python[0]
+    monkeypatch.setattr(LogParser, "_run_py", run_py)
+    lp._MSG_CACHE.clear()
+    assert got == _run(lines, 4096, compiled=False)
+    assert got[0].src_line == 136 and got[1].src_line is None  # (a trailing space: no suffix)

@@ -46,7 +46,7 @@ static PyTypeObject *event_cls[NEVENTS];
 static Py_ssize_t offsets[NFIELDS];
 static Py_ssize_t event_offsets[NEVENTS][2];
 static PyObject *kind_xsched = NULL, *level_info = NULL, *level_debg = NULL, *level_warn = NULL,
-                *level_erro = NULL, *dispatch = NULL;
+                *level_erro = NULL, *dispatch = NULL, *msg_cache = NULL;
 static PyObject *empty_tuple = NULL;
 static Py_ssize_t max_parse = 0;
 static long long half_day = 0;
@@ -71,12 +71,12 @@ slot_offset(PyObject *dict, const char *name, Py_ssize_t *off)
 static PyObject *
 configure(PyObject *self, PyObject *args)
 {
-    PyObject *lazy, *rec, *slots, *kind, *levels, *disp, *events;
+    PyObject *lazy, *rec, *slots, *kind, *levels, *disp, *events, *cache;
     Py_ssize_t mp;
     long long half;
-    if (!PyArg_ParseTuple(args, "O!O!O!OO!O!nLO!", &PyType_Type, &lazy, &PyType_Type, &rec,
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!O!nLO!O!", &PyType_Type, &lazy, &PyType_Type, &rec,
                           &PyDict_Type, &slots, &kind, &PyTuple_Type, &levels, &PyDict_Type, &disp,
-                          &mp, &half, &PyTuple_Type, &events))
+                          &mp, &half, &PyTuple_Type, &events, &PyDict_Type, &cache))
         return NULL;
     if (PyTuple_GET_SIZE(levels) != 4 || PyTuple_GET_SIZE(events) != NEVENTS) {
         PyErr_SetString(PyExc_TypeError, "levels: (ERRO, WARN, INFO, DEBG); events: 4 classes");
@@ -112,6 +112,7 @@ configure(PyObject *self, PyObject *args)
     Py_XSETREF(level_info, Py_NewRef(PyTuple_GET_ITEM(levels, 2)));
     Py_XSETREF(level_debg, Py_NewRef(PyTuple_GET_ITEM(levels, 3)));
     Py_XSETREF(dispatch, Py_NewRef(disp));
+    Py_XSETREF(msg_cache, Py_NewRef(cache));
     if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
         return NULL;
     max_parse = mp;
@@ -364,26 +365,47 @@ scan(PyObject *self, PyObject *args)
         int e = frequent(p, len, k, &ev_a, &ev_b);
         if (e == -2)
             return NULL;
+        PyObject *cached = NULL; /* (message, src_file, src_line, event, fields), held */
+        int lazy_rec = 0;
         if (e < 0) {
-            /* else a lazy record: INFO/DEBG, and the message's first word is no key of the
-             * dispatcher (its event could only be Other; computed when read) */
-            if (!lazy_ok || !lazy)
-                break;
-            const unsigned char *sp = memchr(p + k, ' ', (size_t)(len - k));
-            Py_ssize_t w1 = sp ? (Py_ssize_t)(sp - p) : len;
-            PyObject *word = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, p + k, w1 - k);
-            if (word == NULL)
-                return NULL;
-            int known = PyDict_Contains(dispatch, word);
-            Py_DECREF(word);
-            if (known < 0)
-                return NULL;
-            if (known)
-                break;
+            int known = 1;
+            if (lazy_ok && lazy) {
+                /* a lazy record: INFO/DEBG, and the message's first word is no key of the
+                 * dispatcher (its event could only be Other; computed when read) */
+                const unsigned char *sp = memchr(p + k, ' ', (size_t)(len - k));
+                Py_ssize_t w1 = sp ? (Py_ssize_t)(sp - p) : len;
+                PyObject *word = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, p + k, w1 - k);
+                if (word == NULL)
+                    return NULL;
+                known = PyDict_Contains(dispatch, word);
+                Py_DECREF(word);
+                if (known < 0)
+                    return NULL;
+            }
+            if (!known)
+                lazy_rec = 1;
+            else {
+                /* else a message the Python loop parsed in full before (a repeated warning):
+                 * its parse is in the loop's cache, keyed by the text after the prefix */
+                PyObject *key = PyUnicode_Substring(s, k, len);
+                if (key == NULL)
+                    return NULL;
+                cached = PyDict_GetItemWithError(msg_cache, key);
+                Py_DECREF(key);
+                if (cached == NULL) {
+                    if (PyErr_Occurred())
+                        return NULL;
+                    break; /* not seen yet: the Python loop parses it (and caches it) */
+                }
+                if (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 5)
+                    break;
+                Py_INCREF(cached); /* allocating below may run a collection, and any code */
+            }
         }
         double ts = cur_mid + (double)tod / 1e6;
 
-        PyObject *rec = (e < 0 ? lazy_cls : record_cls)->tp_alloc(e < 0 ? lazy_cls : record_cls, 0);
+        PyTypeObject *cls = lazy_rec ? lazy_cls : record_cls;
+        PyObject *rec = cls->tp_alloc(cls, 0);
         PyObject *ev = NULL, *msg = NULL;
         if (rec != NULL && e >= 0) {
             ev = event_cls[e]->tp_alloc(event_cls[e], 0);
@@ -397,9 +419,10 @@ scan(PyObject *self, PyObject *args)
         if (!rec || !v_tid || !v_tod || !v_raw || !v_no || !v_ts || (e >= 0 && (!ev || !msg))) {
             Py_XDECREF(v_tid); Py_XDECREF(v_tod); Py_XDECREF(v_raw); Py_XDECREF(v_no);
             Py_XDECREF(v_ts); Py_XDECREF(ev_a); Py_XDECREF(ev_b); Py_XDECREF(ev); Py_XDECREF(msg);
-            Py_XDECREF(rec);
+            Py_XDECREF(rec); Py_XDECREF(cached);
             return NULL;
         }
+        PyObject *fields = empty_tuple;
         if (e >= 0) {
             *(PyObject **)((char *)ev + event_offsets[e][0]) = ev_a;
             *(PyObject **)((char *)ev + event_offsets[e][1]) = ev_b;
@@ -408,19 +431,27 @@ scan(PyObject *self, PyObject *args)
             PUT(rec, F_SRC_LINE, Py_NewRef(Py_None));
             PUT(rec, F_EVENT, ev);
         }
+        else if (cached != NULL) {
+            PUT(rec, F_MESSAGE, Py_NewRef(PyTuple_GET_ITEM(cached, 0)));
+            PUT(rec, F_SRC_FILE, Py_NewRef(PyTuple_GET_ITEM(cached, 1)));
+            PUT(rec, F_SRC_LINE, Py_NewRef(PyTuple_GET_ITEM(cached, 2)));
+            PUT(rec, F_EVENT, Py_NewRef(PyTuple_GET_ITEM(cached, 3)));
+            fields = PyTuple_GET_ITEM(cached, 4);
+        }
         PUT(rec, F_KIND, Py_NewRef(kind_xsched));
         PUT(rec, F_TEXT, Py_NewRef(s));
         PUT(rec, F_LEVEL, Py_NewRef(level));
         PUT(rec, F_TID, v_tid);
         PUT(rec, F_TOD, v_tod);
         PUT(rec, F_TAG, Py_NewRef(Py_None));
-        PUT(rec, F_FIELDS, Py_NewRef(empty_tuple));
+        PUT(rec, F_FIELDS, Py_NewRef(fields));
         PUT(rec, F_LINES, Py_NewRef(empty_tuple));
         PUT(rec, F_RAWLEN, v_raw);
         PUT(rec, F_TRUNC, Py_NewRef(Py_False));
         PUT(rec, F_LINENO, v_no);
         PUT(rec, F_TS, v_ts);
         PUT(rec, F_ANSI, Py_NewRef(Py_False));
+        Py_XDECREF(cached);
         int rc = PyList_Append(out, rec);
         Py_DECREF(rec);
         if (rc < 0)
@@ -519,7 +550,7 @@ static PyMethodDef methods[] = {
     {"key_run", key_run, METH_VARARGS, "key_run(recs, run, rank, s0, prev) -> (keyed, last) or None"},
     {"configure", configure, METH_VARARGS,
      "configure(lazy_cls, record_cls, slots, kind, (erro, warn, info, debg), dispatch, max_parse, "
-     "half_day, (created, destroyed, prio_set, util_set))"},
+     "half_day, (created, destroyed, prio_set, util_set), msg_cache)"},
     {"scan", scan, METH_VARARGS,
      "scan(strs, i, out, n, last, cur_mid, extra, lazy=True) -> (i, n, last)"},
     {NULL, NULL, 0, NULL},

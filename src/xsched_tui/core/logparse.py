@@ -1803,8 +1803,8 @@ def parse_lines(lines: Iterable[str | bytes], base_date: _dt.date | None = None,
 
 
 # The compiled scanner (src/xsched_tui/core/_logscan.c, built when a C compiler is available;
-# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records, and those of the
-# three frequent messages, in C.
+# XSCHED_TUI_PURE_PARSER=1 ignores it): it makes LogParser._run's lazy records, those of the
+# three frequent messages, and those of messages whose full parse _MSG_CACHE holds, in C.
 _scan: Callable[..., tuple[int, int, int]] | None = None
 if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
     try:
@@ -1816,7 +1816,8 @@ if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
             _logscan.configure(_LazyRecord, LogRecord, dict(LogRecord.__dict__), _K_XSCHED,
                                (Level.ERRO, Level.WARN, _L_INFO, _L_DEBG), _DISPATCH, MAX_PARSE,
                                _HALF_DAY_US,
-                               (XQueueCreated, XQueueDestroyed, PrioritySet, UtilizationSet))
+                               (XQueueCreated, XQueueDestroyed, PrioritySet, UtilizationSet),
+                               _MSG_CACHE)
             _scan = _logscan.scan
         except (TypeError, AttributeError):  # a record layout the scanner does not know
             _scan = None
