@@ -207,11 +207,8 @@ def test_scanner_refuses_bad_input_without_crashing() -> None:
         _logscan.scan(["x"], 0, out, 0, 1 << 70, 0.0, 0)
 
 
-@needs_scanner
-def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # explicit-stream's xserver log: XQueue created/destroyed and set priority lines nearly all
-    # of it: the scanner makes their records, the Python loop only the rest
-    lines = (samples / "explicit-stream" / "xserver.stderr.log").read_text().splitlines()
+def _count_python_lines(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the lines the Python loop (LogParser._run_py) gets from now on: [count]."""
     to_python = [0]
     run_py = LogParser._run_py
 
@@ -220,6 +217,15 @@ def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: py
         return run_py(self, strs, out, extra)
 
     monkeypatch.setattr(LogParser, "_run_py", counted)
+    return to_python
+
+
+@needs_scanner
+def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # explicit-stream's xserver log: XQueue created/destroyed and set priority lines nearly all
+    # of it: the scanner makes their records, the Python loop only the rest
+    lines = (samples / "explicit-stream" / "xserver.stderr.log").read_text().splitlines()
+    to_python = _count_python_lines(monkeypatch)
     recs = LogParser(base_date=DAY, lazy=True).feed_many(lines)
     assert len(recs) == len(lines) > 500
     assert to_python[0] < 0.05 * len(lines), to_python[0]
@@ -272,17 +278,10 @@ def test_a_repeated_warning_is_parsed_once_then_scanned(monkeypatch: pytest.Monk
              f"{i % 1000:06d}] {warn}{' ' * (i % 2)}" for i in range(600)]
     lines += [f"[XSCHED INFO @ T 1 @ 10:00:59.{i:06d}] cuda error {i % 3}: x" for i in range(300)]
     lp._MSG_CACHE.clear()
-    to_python = [0]
-    run_py = LogParser._run_py
-
-    def counted(self, strs, out, extra=0):
-        to_python[0] += len(strs)
-        return run_py(self, strs, out, extra)
-
-    monkeypatch.setattr(LogParser, "_run_py", counted)
+    to_python = _count_python_lines(monkeypatch)
     got = LogParser(base_date=DAY, lazy=True).feed_many(lines)
     assert to_python[0] < 20, to_python[0]
-    monkeypatch.setattr(LogParser, "_run_py", run_py)
+    monkeypatch.undo()
     lp._MSG_CACHE.clear()
     assert got == _run(lines, 4096, compiled=False)
     assert got[0].src_line == 136 and got[1].src_line is None  # (a trailing space: no suffix)
