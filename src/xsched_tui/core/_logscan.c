@@ -28,7 +28,6 @@
 
 enum { F_KIND, F_TEXT, F_LEVEL, F_TID, F_TOD, F_TAG, F_FIELDS, F_LINES, F_RAWLEN, F_TRUNC,
        F_LINENO, F_TS, F_ANSI, F_MESSAGE, F_SRC_FILE, F_SRC_LINE, F_EVENT, NFIELDS };
-#define NLAZY F_MESSAGE /* a lazy record sets the fields before message, src_file, src_line, event */
 
 static const char *field_names[NFIELDS] = {
     "kind", "text", "level", "tid", "tod_us", "tag", "fields", "lines", "raw_len", "truncated",

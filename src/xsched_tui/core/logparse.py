@@ -1534,9 +1534,10 @@ class LogParser:
     def _run(self, strs: list[str], out: list[LogRecord], extra: int = 0) -> None:
         """Parse clean lines: printable ASCII without their terminator, which was ``extra`` bytes
         (raw_len is len + extra). With the compiled scanner (``_logscan``), the scanner makes the
-        records of runs of the three frequent messages and (``lazy``) the lazy records of
-        unmodelled INFO/DEBG lines, and :meth:`_run_py` parses every other line; without it
-        :meth:`_run_py` parses them all (the same records either way)."""
+        records of runs of the three frequent messages, of messages whose full parse _MSG_CACHE
+        holds and (``lazy``) the lazy records of unmodelled INFO/DEBG lines, and :meth:`_run_py`
+        parses every other line; without it :meth:`_run_py` parses them all (the same records
+        either way)."""
         if _scan is None or self._cpats:
             self._run_py(strs, out, extra)
             return
