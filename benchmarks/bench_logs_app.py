@@ -197,6 +197,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", metavar="FILE", default=None,
                     help="cProfile the app's main (UI) thread during the first busy phase; "
                          "write the stats to FILE and print the top functions")
+    ap.add_argument("--profile-phase", type=int, default=0, metavar="K",
+                    help="with --profile: profile the merged phase of the K-th rate (0 = first)")
     ap.add_argument("--line-writes", action="store_true",
                     help="the writer does one write() per line (as XSched's unbuffered stderr: "
                          "an inotify event per line), not one per file every 10 ms")
@@ -228,14 +230,15 @@ def run(a: argparse.Namespace, say: Say = print) -> dict:
                 say(f"    by thread (schedstat): {thread_split(app.pid, threads0, a.idle)}")
             mark0 = 0
             for k, rate in enumerate(rates):
-                if a.profile and k == 0:
+                if a.profile and k == a.profile_phase:
                     os.kill(app.pid, signal.SIGUSR1)  # stats so far: startup and idle
                     time.sleep(1.0)
                     base_stats = pstats.Stats(a.profile)
+                    base_stats.dump_stats(a.profile + ".base")  # for a diff of callers later
                 r = phase(app, d, a, rate, mark0, "b", say)
                 out["phases"].append(r)
                 mark0 = r["next_mark"]
-                if a.profile and k == 0:
+                if a.profile and k == a.profile_phase:
                     os.kill(app.pid, signal.SIGUSR1)
                     time.sleep(2.0)
                     print_profile(a.profile, base_stats)

@@ -4,6 +4,7 @@ changes (its caches are keyed per cell/row version; a stale cell would be a lie 
 from __future__ import annotations
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -110,3 +111,88 @@ async def test_set_cells_draws_what_set_cell_one_by_one_draws():
     assert await drawn(True) == one_by_one
     assert "X1" in one_by_one[1] and "Y1" in one_by_one[1] and "Z2" in one_by_one[2]
     assert "X30" in one_by_one[3]
+
+
+class SlowTable(LiveTable):
+    """LiveTable without the plain-cell shortcut: every cell goes through Rich, as DataTable."""
+
+    def _plain_cell(self, *args, **kwargs):
+        return None
+
+
+class Both(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTable(id="fast", zebra_stripes=True)
+
+
+CELLS = ["1234", "", "worker-2001.stderr.log", "x" * 12, "x" * 13, "[b]bold[/b]", "a:b",
+         "ünï", "tab\there", "two\nlines", 7, Text("3", "yellow"), Text("0", ""),
+         Text("12", "bold red"), Text.assemble(("a", "red"), ("b", "blue")),
+         Text("r", justify="right"), Text("wide 漢字")]
+
+
+async def test_plain_cells_are_drawn_exactly_as_datatable_draws_them():
+    from textual.widgets import DataTable
+
+    app = Both()
+    async with app.run_test(size=(100, 30)) as pilot:
+        fast = app.query_one("#fast", LiveTable)
+        fast.add_column("A", key="a", width=14)
+        fast.add_column("B", key="b")
+        for i, v in enumerate(CELLS):
+            fast.add_row(v, v, key=f"r{i}")
+        await pilot.pause()
+        made = 0
+        for row in range(len(CELLS)):
+            for col in (0, 1):
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    base = fast.rich_style
+                    fast._cell_render_cache.clear()
+                    got = fast._plain_cell(row, col, fast._row_locations.get_key(row),
+                                           fast._column_locations.get_key(col), base,
+                                           fast.columns[fast._column_locations.get_key(col)]
+                                           .get_render_width(fast), cursor, hover)
+                    fast._cell_render_cache.clear()
+                    want = DataTable._render_cell(
+                        fast, row, col, base,
+                        fast.columns[fast._column_locations.get_key(col)].get_render_width(fast),
+                        cursor, hover)
+                    if got is None:
+                        continue
+                    made += 1
+                    assert [[(s.text, s.style) for s in ln] for ln in got] == \
+                        [[(s.text, s.style) for s in ln] for ln in want], (row, col, CELLS[row])
+        assert made >= 20  # the shortcut was taken for the plain cells
+
+
+class One(App):
+    def __init__(self, cls: type[LiveTable]) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def compose(self) -> ComposeResult:
+        yield self.cls(id="t", zebra_stripes=True)
+
+
+async def _drawn(cls: type[LiveTable]) -> list[list]:
+    app = One(cls)
+    async with app.run_test(size=(100, 30)) as pilot:
+        t = app.query_one(LiveTable)
+        t.add_column("A", key="a", width=14)
+        t.add_column("B", key="b")
+        for i, v in enumerate(CELLS):
+            t.add_row(v, v, key=f"r{i}")
+        await pilot.pause()
+        first = [list(t.render_line(y)) for y in range(t.size.height)]
+        t.move_cursor(row=3)
+        t.set_cells([("r0", "a", "99"), ("r11", "b", Text("4", "yellow")), ("r2", "a", "[i]x")])
+        await pilot.hover("#t", offset=(3, 6))
+        await pilot.pause()
+        return first + [list(t.render_line(y)) for y in range(t.size.height)]
+
+
+async def test_a_table_of_plain_cells_is_drawn_as_datatable_draws_it():
+    fast, slow = await _drawn(LiveTable), await _drawn(SlowTable)
+    assert len(fast) == len(slow)
+    for y, (a, b) in enumerate(zip(fast, slow, strict=True)):
+        assert a == b, y

@@ -26,7 +26,11 @@ from xsched_tui.tui.widgets.logview import LogPanel, LogView
 ALL = "__all__"
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 BIG_FILE = 8 * 1024 * 1024  # a file source this big is viewed through the big-file index
-SOURCES_HZ = 2  # counters in the sources table are a glance, not a stream
+# Counters in the sources table are a glance, not a stream: refreshed once a second, the
+# default refresh of every process or GPU table (PERFORMANCE.md). At 2 Hz they cost ~5 % of a
+# core more at 100k lines/s (benchmarks/bench_logs_app.py). New sources and new headlines are
+# drawn at once; only changed counters wait.
+SOURCES_HZ = 1
 FLOOD_HZ = 4  # repaints per second of a view scrolled by a flood (nobody reads 10 screens/s)
 COLUMNS = ("source", "pid", "lines", "rate", "warn", "err", "state", "last")
 
