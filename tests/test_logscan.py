@@ -180,12 +180,14 @@ def test_generated_streams(lines: list[str], chunk: int) -> None:
 
 def test_pure_parser_switch() -> None:
     # XSCHED_TUI_PURE_PARSER=1 makes the tail use the Python loop (comparisons, debugging)
-    code = "from xsched_tui.core.logparse import parser_impl; print(parser_impl())"
+    code = ("from xsched_tui.core.logparse import parser_impl; "
+            "from xsched_tui.core import logsources, merge; "
+            "print(parser_impl(), logsources._entries, merge._key_run)")
     env = {**os.environ, "XSCHED_TUI_PURE_PARSER": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "python"
+    assert out.stdout.split() == ["python", "None", "None"]
     assert lp.parser_impl() == ("compiled" if lp._scan is not None else "python")
 
 
@@ -205,6 +207,33 @@ def test_scanner_refuses_bad_input_without_crashing() -> None:
     assert len(out) == 1 and out[0].lineno == 1 and out[0].text.endswith("] x")
     with pytest.raises(OverflowError):
         _logscan.scan(["x"], 0, out, 0, 1 << 70, 0.0, 0)
+
+
+@needs_scanner
+def test_compiled_entries_equal_the_python_map() -> None:
+    # LogHub._accept's LogEntry tuples: _logscan.entries vs the map over tuple.__new__
+    from itertools import count, repeat
+
+    from xsched_tui.core import _logscan
+    from xsched_tui.core.logsources import LogEntry
+
+    recs = lp.parse_lines(["[XSCHED INFO @ T 7 @ 10:00:00.000001] a", "plain", "x" * 300])
+    for seq0 in (0, 41, (1 << 40) - 1):
+        got = _logscan.entries(LogEntry, "src", seq0, recs)
+        want = list(map(tuple.__new__, repeat(LogEntry), zip(repeat("src"), count(seq0 + 1), recs)))
+        assert got == want and all(type(e) is LogEntry for e in got)
+        assert [e.record for e in got] == recs and all(a.record is b for a, b in zip(got, recs, strict=True))
+    assert _logscan.entries(LogEntry, "src", 0, []) == []
+    with pytest.raises(TypeError):
+        _logscan.entries(dict, "src", 0, recs)  # not a tuple subclass
+    with pytest.raises(TypeError):
+        _logscan.entries(LogEntry, "src", 0, tuple(recs))  # not a list
+    with pytest.raises(OverflowError):
+        _logscan.entries(LogEntry, "src", 1 << 70, recs)
+    before = sys.getallocatedblocks()
+    for _ in range(200):
+        _logscan.entries(LogEntry, "src", 5, recs)
+    assert sys.getallocatedblocks() - before < 50  # nothing leaks per call
 
 
 def _count_python_lines(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -630,6 +630,21 @@ _XSERVER_MAIN_THREAD = (ServerPolicy,)  # logged from xserver's main thread: tid
 _ERRO, _WARN, _INFO, _DEBG = Level.ERRO, Level.WARN, Level.INFO, Level.DEBG
 _PLAIN = Kind.PLAIN
 _tuple_new = tuple.__new__
+
+
+def _compiled_entries() -> Callable[..., list[LogEntry]] | None:
+    """_logscan.entries (one C loop making a run's LogEntry tuples, as the map over
+    ``tuple.__new__`` in LogHub._accept does) when the C scanner is in use, else None."""
+    from xsched_tui.core import logparse
+
+    if logparse.parser_impl() != "compiled":
+        return None
+    from xsched_tui.core import _logscan
+
+    return getattr(_logscan, "entries", None)
+
+
+_entries = _compiled_entries()
 _get_level = attrgetter("level")
 _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)
@@ -1583,7 +1598,8 @@ class LogHub:
         seq = s.seq
         # The ring and the outbox share these tuples: in a steady state, appending to a full ring
         # frees as many GC-tracked objects as were just made, so the collector seldom runs.
-        entries = list(map(_tuple_new, repeat(LogEntry), zip(repeat(sid), count(seq + 1), recs)))
+        entries = (_entries(LogEntry, sid, seq, recs) if _entries is not None else
+                   list(map(_tuple_new, repeat(LogEntry), zip(repeat(sid), count(seq + 1), recs))))
         s.seq = seq + n
         eager = eager_positions(recs)
         if not eager:
