@@ -182,12 +182,12 @@ def test_pure_parser_switch() -> None:
     # XSCHED_TUI_PURE_PARSER=1 makes the tail use the Python loop (comparisons, debugging)
     code = ("from xsched_tui.core.logparse import parser_impl; "
             "from xsched_tui.core import logsources, merge; "
-            "print(parser_impl(), logsources._entries, merge._key_run)")
+            "print(parser_impl(), logsources._entries, merge._key_times, merge._merge_into)")
     env = {**os.environ, "XSCHED_TUI_PURE_PARSER": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["python", "None", "None"]
+    assert out.stdout.split() == ["python", "None", "None", "None"]
     assert lp.parser_impl() == ("compiled" if lp._scan is not None else "python")
 
 
@@ -268,9 +268,10 @@ def test_a_busy_xserver_log_is_nearly_all_scanned(samples: Path, monkeypatch: py
                 min_size=1, max_size=60),
        st.integers(1, 4))
 def test_compiled_timeline_keys_equal_the_python_passes(items: list, batches: int) -> None:
-    # merge._keyed uses _logscan.key_run for runs whose records all carry a float timestamp
-    # (half-way values included: round half to even), else the Python passes; the timeline must
-    # be the same entry for entry and key for key, batch after batch
+    # merge._keyed uses _logscan.key_times for runs whose records all carry a float timestamp
+    # (half-way values included: round half to even), else the Python passes, and
+    # _logscan.merge_into merges them, else _py_merge_into; the timeline must be the same entry
+    # for entry and key for key, batch after batch
     from xsched_tui.core import merge
     from xsched_tui.core.logsources import LogEntry
 
@@ -282,9 +283,9 @@ def test_compiled_timeline_keys_equal_the_python_passes(items: list, batches: in
     step = max(1, len(entries) // batches)
 
     def run(compiled: bool) -> list:
-        saved = merge._key_run
+        saved = merge._key_times, merge._merge_into
         if not compiled:
-            merge._key_run = None
+            merge._key_times = merge._merge_into = None
         try:
             t = merge.MergedTimeline(maxlen=40)
             for k, i in enumerate(range(0, len(entries), step)):
@@ -292,9 +293,9 @@ def test_compiled_timeline_keys_equal_the_python_passes(items: list, batches: in
                 t.extend(tuple(batch) if k % 2 else batch)  # LogBatch.entries is a tuple
             return [(t.time_us(k), t[k].source_id, t[k].seq) for k in range(len(t))]
         finally:
-            merge._key_run = saved
+            merge._key_times, merge._merge_into = saved
 
-    assert merge._key_run is not None
+    assert merge._key_times is not None and merge._merge_into is not None
     assert run(True) == run(False)
 
 
@@ -314,3 +315,76 @@ def test_a_repeated_warning_is_parsed_once_then_scanned(monkeypatch: pytest.Monk
     lp._MSG_CACHE.clear()
     assert got == _run(lines, 4096, compiled=False)
     assert got[0].src_line == 136 and got[1].src_line is None  # (a trailing space: no suffix)
+
+
+def _window(keys: list[tuple[int, int, int]]) -> tuple:
+    from array import array
+
+    keys = sorted(set(keys))
+    return (array("q", [k[0] for k in keys]), array("q", [k[1] for k in keys]),
+            array("q", [k[2] for k in keys]), [f"w{k}" for k in keys])
+
+
+@needs_scanner
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 40), st.integers(0, 3), st.integers(0, 30)),
+                max_size=30),
+       st.lists(st.tuples(st.integers(0, 6), st.lists(st.integers(-8, 50), max_size=12)),
+                max_size=6),
+       st.booleans())
+def test_compiled_merge_into_equals_the_python_merge(window: list, runs: list, full: bool) -> None:
+    # the window in key order, a batch of runs (distinct ranks, increasing seqs, sorted times;
+    # their keys may collide with the window's only where rank and seq differ) merged both ways
+    from array import array
+
+    from xsched_tui.core import _logscan, merge
+
+    results = []
+    for fn in (_logscan.merge_into, merge._py_merge_into):
+        t, r, s, e = _window(window)
+        n = len(e)
+        segs = []
+        for k, (rank, times) in enumerate(runs):
+            times = sorted(times)
+            s0 = 100 + 20 * k  # seqs no window entry has: keys stay unique
+            segs.append((array("q", times).tobytes() if k % 2 else array("q", times), rank + 10 * k,
+                         s0, [f"b{k}.{i}" for i in range(len(times))]))
+        m = sum(len(x[3]) for x in segs)
+        for a in (t, r, s):
+            a.frombytes(bytes(8 * m))
+        e.extend([None] * m)
+        got = fn(t, r, s, e, n, segs, full)
+        results.append((got, list(t), list(r), list(s), list(e)))
+    assert results[0] == results[1]
+    (_pos, appended, inserted, rejected), t, r, s, e = results[0]
+    kept = len(e) - rejected
+    keys = list(zip(t[:kept], r[:kept], s[:kept], strict=True))
+    assert keys == sorted(keys) and None not in e[:kept] and e[kept:] == [None] * rejected
+    assert appended + inserted + rejected == sum(len(x[1]) for x in runs)
+
+
+@needs_scanner
+def test_compiled_merge_into_refuses_bad_input() -> None:
+    from array import array
+
+    from xsched_tui.core import _logscan
+
+    t, r, s = array("q", [1, 0]), array("q", [0, 0]), array("q", [0, 0])
+    seg = (array("q", [5]), 1, 0, ["x"])
+    assert _logscan.merge_into(t, r, s, ["w", None], 1, [seg], False) == (1, 1, 0, 0)
+    with pytest.raises(ValueError):  # a placeholder that is not None
+        _logscan.merge_into(t, r, s, ["w", "y"], 1, [seg], False)
+    with pytest.raises(ValueError):  # no room for the batch
+        _logscan.merge_into(t, r, s, ["w"], 1, [seg], False)
+    with pytest.raises(ValueError):  # times and entries of different lengths
+        _logscan.merge_into(t, r, s, ["w", None], 1, [(array("q", [5, 6]), 1, 0, ["x"])], False)
+    with pytest.raises(TypeError):
+        _logscan.merge_into(t, r, s, ["w", None], 1, [("no",)], False)
+    with pytest.raises((TypeError, BufferError)):  # a read-only window
+        _logscan.merge_into(b"\0" * 16, r, s, ["w", None], 1, [seg], False)
+    before = sys.getallocatedblocks()
+    for _ in range(200):
+        e = ["w", None]
+        _logscan.merge_into(array("q", [1, 0]), array("q", [0, 0]), array("q", [0, 0]), e, 1,
+                            [seg], False)
+    assert sys.getallocatedblocks() - before < 50

@@ -5,10 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count, pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xsched_tui.core import merge
 from xsched_tui.core.merge import MergedTimeline, entry_time_us, iter_merged, merge_streams
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def merge_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the C merge (when built) and with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(merge, "_merge_into", None)
+        monkeypatch.setattr(merge, "_key_times", None)
+    elif merge._merge_into is None:
+        pytest.skip("the C scanner is not built here")
+    return request.param
 
 _ids = count()
 

@@ -481,32 +481,26 @@ fail:
 }
 
 /*
- * key_run(recs, run, rank, s0, prev) -> (keyed, last) or None
+ * key_times(recs, prev) -> (times, last) or None
  *
- * MergedTimeline's keys of one run of one source's entries (merge.py, _keyed): for entry i,
- * (effective time, rank, s0 + i, run[i]), the effective time being the running maximum, from
- * prev (an int, or None: none), of round(recs[i].timestamp * 1_000_000). None when a record is
- * not a LogRecord or has no float timestamp: the Python passes handle that run.
+ * MergedTimeline's effective times of one run of one source's records (merge.py, _keyed): the
+ * running maximum, from prev (an int, or None: none), of round(recs[i].timestamp * 1_000_000),
+ * as int64s in a bytes object. None when a record is not a LogRecord or has no float timestamp
+ * (or one out of range): the Python passes handle that run.
  */
 static PyObject *
-key_run(PyObject *self, PyObject *args)
+key_times(PyObject *self, PyObject *args)
 {
-    PyObject *recs, *run, *rank, *prev_obj;
-    long long s0;
-    if (!PyArg_ParseTuple(args, "O!OOLO", &PyList_Type, &recs, &run, &rank, &s0, &prev_obj))
+    PyObject *recs, *prev_obj;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &recs, &prev_obj))
         return NULL;
-    if (!PyList_Check(run) && !PyTuple_Check(run)) {
-        PyErr_SetString(PyExc_TypeError, "run: a list or a tuple");
-        return NULL;
-    }
     if (record_cls == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(recs);
-    if (n == 0 || PySequence_Fast_GET_SIZE(run) != n)
+    if (n == 0)
         Py_RETURN_NONE;
-    PyObject **items = PySequence_Fast_ITEMS(run);
     int have_prev = prev_obj != Py_None;
     long long cur = 0;
     if (have_prev) {
@@ -530,9 +524,10 @@ key_run(PyObject *self, PyObject *args)
         if (!(fabs(x) < 4e18))
             Py_RETURN_NONE;
     }
-    PyObject *keyed = PyList_New(n);
-    if (keyed == NULL)
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(long long));
+    if (out == NULL)
         return NULL;
+    long long *t = (long long *)PyBytes_AS_STRING(out);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *r = PyList_GET_ITEM(recs, i);
         double x = PyFloat_AS_DOUBLE(*(PyObject **)((char *)r + offsets[F_TS])) * 1e6;
@@ -540,26 +535,258 @@ key_run(PyObject *self, PyObject *args)
         double rd = round(x);
         if (fabs(x - rd) == 0.5)
             rd = 2.0 * round(x / 2.0);
-        long long t = (long long)rd;
-        if (!have_prev || t > cur) {
-            cur = t;
+        long long v = (long long)rd;
+        if (!have_prev || v > cur) {
+            cur = v;
             have_prev = 1;
         }
-        PyObject *tup = PyTuple_New(4);
-        PyObject *e = PyLong_FromLongLong(cur);
-        PyObject *q = PyLong_FromLongLong(s0 + i);
-        if (tup == NULL || e == NULL || q == NULL) {
-            Py_XDECREF(tup); Py_XDECREF(e); Py_XDECREF(q);
-            Py_DECREF(keyed);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(tup, 0, e);
-        PyTuple_SET_ITEM(tup, 1, Py_NewRef(rank));
-        PyTuple_SET_ITEM(tup, 2, q);
-        PyTuple_SET_ITEM(tup, 3, Py_NewRef(items[i]));
-        PyList_SET_ITEM(keyed, i, tup);
+        t[i] = cur;
     }
-    return Py_BuildValue("NL", keyed, cur);
+    return Py_BuildValue("NL", out, cur);
+}
+
+/* one run of the batch being merged: its times, rank, first seq, entries and read position */
+typedef struct {
+    Py_buffer view;
+    long long *t;
+    long long rank, s0;
+    PyObject **items;
+    Py_ssize_t len, at;
+} seg_t;
+
+static inline int
+key_less(long long t1, long long r1, long long s1, long long t2, long long r2, long long s2)
+{
+    if (t1 != t2)
+        return t1 < t2;
+    if (r1 != r2)
+        return r1 < r2;
+    return s1 < s2;
+}
+
+static inline int
+seg_less(seg_t *a, seg_t *b)
+{
+    return key_less(a->t[a->at], a->rank, a->s0 + a->at, b->t[b->at], b->rank, b->s0 + b->at);
+}
+
+static void
+heap_down(seg_t **h, Py_ssize_t n, Py_ssize_t i)
+{
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1, m = i;
+        if (l < n && seg_less(h[l], h[m]))
+            m = l;
+        if (l + 1 < n && seg_less(h[l + 1], h[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        seg_t *x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+static int
+get_i64(PyObject *obj, Py_buffer *v, Py_ssize_t need, int writable)
+{
+    if (PyObject_GetBuffer(obj, v, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+        return -1;
+    if (v->len % 8 != 0 || (need >= 0 && v->len / 8 != need)) {
+        PyBuffer_Release(v);
+        PyErr_SetString(PyExc_ValueError, "an int64 buffer of the wrong size");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * merge_into(t, r, s, e, n, segs, full) -> (pos, appended, inserted, rejected)
+ *
+ * MergedTimeline's window is four parallel sequences: effective time t, source rank r and
+ * per-source seq s (array('q') each) and the entries e (a list), in key order (t, r, s) over
+ * [0, n). The caller has appended len(batch) placeholders to each (None in e). segs: the batch's
+ * runs, (times, rank, s0, entries) each, times an int64 buffer in key order. This merges the
+ * runs (a heap over their heads: no sort, no tuple per entry) and the result into the window
+ * (backwards, from the first window entry after the batch's oldest), in place. With full true
+ * and n > 0, batch entries older than the window's first are rejected (not placed): the last
+ * `rejected` slots stay placeholders, for the caller to delete. pos: the window index of the
+ * first entry that is new or moved (-1: nothing placed); inserted: batch entries placed before
+ * the window's former last entry; appended: the rest. Keys are unique: entries are never compared.
+ */
+static PyObject *
+merge_into(PyObject *self, PyObject *args)
+{
+    PyObject *to, *ro, *so, *e, *segs;
+    Py_ssize_t n;
+    int full;
+    if (!PyArg_ParseTuple(args, "OOOO!nO!p", &to, &ro, &so, &PyList_Type, &e, &n, &PyList_Type,
+                          &segs, &full))
+        return NULL;
+    Py_ssize_t k = PyList_GET_SIZE(segs);
+    seg_t *sg = PyMem_Calloc(k ? k : 1, sizeof(seg_t));
+    seg_t **heap = PyMem_Calloc(k ? k : 1, sizeof(seg_t *));
+    Py_buffer tv = {0}, rv = {0}, sv = {0};
+    int have_t = 0, have_r = 0, have_s = 0;
+    Py_ssize_t got = 0, m = 0;
+    long long *bt = NULL, *br = NULL, *bs = NULL;
+    PyObject **bo = NULL;
+    PyObject *result = NULL;
+    if (sg == NULL || heap == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t gi = 0; gi < k; gi++) {
+        PyObject *item = PyList_GET_ITEM(segs, gi);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 4) {
+            PyErr_SetString(PyExc_TypeError, "segs: (times, rank, s0, entries) tuples");
+            goto done;
+        }
+        seg_t *g = &sg[gi];
+        if (get_i64(PyTuple_GET_ITEM(item, 0), &g->view, -1, 0) < 0)
+            goto done;
+        got = gi + 1; /* views held: released below */
+        g->t = (long long *)g->view.buf;
+        g->rank = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 1));
+        g->s0 = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 2));
+        if (PyErr_Occurred())
+            goto done;
+        PyObject *run = PyTuple_GET_ITEM(item, 3);
+        if (!PyList_Check(run) && !PyTuple_Check(run)) {
+            PyErr_SetString(PyExc_TypeError, "segs: entries must be a list or a tuple");
+            goto done;
+        }
+        g->items = PySequence_Fast_ITEMS(run);
+        g->len = PySequence_Fast_GET_SIZE(run);
+        if (g->len != g->view.len / 8) {
+            PyErr_SetString(PyExc_ValueError, "segs: as many times as entries");
+            goto done;
+        }
+        m += g->len;
+    }
+    if (n < 0 || PyList_GET_SIZE(e) != n + m) {
+        PyErr_SetString(PyExc_ValueError, "e: the window and the batch's placeholders");
+        goto done;
+    }
+    if (get_i64(to, &tv, n + m, 1) < 0)
+        goto done;
+    have_t = 1;
+    if (get_i64(ro, &rv, n + m, 1) < 0)
+        goto done;
+    have_r = 1;
+    if (get_i64(so, &sv, n + m, 1) < 0)
+        goto done;
+    have_s = 1;
+    long long *t = tv.buf, *r = rv.buf, *s = sv.buf;
+    PyObject **eo = ((PyListObject *)e)->ob_item;
+    if (m == 0) {
+        result = Py_BuildValue("nnnn", (Py_ssize_t)-1, (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0);
+        goto done;
+    }
+    bt = PyMem_Malloc(m * sizeof(long long));
+    br = PyMem_Malloc(m * sizeof(long long));
+    bs = PyMem_Malloc(m * sizeof(long long));
+    bo = PyMem_Malloc(m * sizeof(PyObject *));
+    if (!bt || !br || !bs || !bo) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* the batch in key order: a heap over the runs' heads */
+    Py_ssize_t hn = 0;
+    for (Py_ssize_t i = 0; i < k; i++)
+        if (sg[i].len > 0)
+            heap[hn++] = &sg[i];
+    for (Py_ssize_t i = hn / 2 - 1; i >= 0; i--)
+        heap_down(heap, hn, i);
+    for (Py_ssize_t j = 0; j < m; j++) {
+        seg_t *g = heap[0];
+        bt[j] = g->t[g->at];
+        br[j] = g->rank;
+        bs[j] = g->s0 + g->at;
+        bo[j] = g->items[g->at];
+        if (++g->at == g->len)
+            heap[0] = heap[--hn];
+        if (hn > 0)
+            heap_down(heap, hn, 0);
+    }
+    /* a full window rejects what is older than its first entry */
+    Py_ssize_t j0 = 0;
+    if (full && n > 0)
+        while (j0 < m && key_less(bt[j0], br[j0], bs[j0], t[0], r[0], s[0]))
+            j0++;
+    Py_ssize_t mb = m - j0;
+    if (mb == 0) {
+        result = Py_BuildValue("nnnn", (Py_ssize_t)-1, (Py_ssize_t)0, (Py_ssize_t)0, j0);
+        goto done;
+    }
+    Py_ssize_t pos, inserted = 0;
+    if (n == 0 || key_less(t[n - 1], r[n - 1], s[n - 1], bt[j0], br[j0], bs[j0]))
+        pos = n; /* the common case: after the tail */
+    else {
+        Py_ssize_t lo = 0, hi = n; /* first window entry after the batch's oldest */
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (key_less(t[mid], r[mid], s[mid], bt[j0], br[j0], bs[j0]))
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        pos = lo;
+        lo = j0, hi = m; /* batch entries before the window's last */
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (key_less(bt[mid], br[mid], bs[mid], t[n - 1], r[n - 1], s[n - 1]))
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        inserted = lo - j0;
+    }
+    /* the placeholders that will hold entries: their None references go (None's decref runs
+     * no code while slots are empty) */
+    for (Py_ssize_t q = n; q < n + m; q++)
+        if (eo[q] != Py_None) {
+            PyErr_SetString(PyExc_ValueError, "e: the batch's placeholders must be None");
+            goto done;
+        }
+    for (Py_ssize_t q = n; q < n + mb; q++) {
+        PyObject *old = eo[q];
+        eo[q] = NULL;
+        Py_DECREF(old);
+    }
+    Py_ssize_t i = n - 1, j = m - 1, q = n + mb - 1;
+    while (j >= j0) {
+        if (i >= pos && key_less(bt[j], br[j], bs[j], t[i], r[i], s[i])) {
+            t[q] = t[i]; r[q] = r[i]; s[q] = s[i];
+            eo[q] = eo[i];
+            eo[i] = NULL;
+            i--;
+        }
+        else {
+            t[q] = bt[j]; r[q] = br[j]; s[q] = bs[j];
+            eo[q] = Py_NewRef(bo[j]);
+            j--;
+        }
+        q--;
+    }
+    result = Py_BuildValue("nnnn", pos, mb - inserted, inserted, j0);
+done:
+    if (have_t)
+        PyBuffer_Release(&tv);
+    if (have_r)
+        PyBuffer_Release(&rv);
+    if (have_s)
+        PyBuffer_Release(&sv);
+    for (Py_ssize_t g = 0; g < got && sg != NULL; g++)
+        PyBuffer_Release(&sg[g].view);
+    PyMem_Free(sg);
+    PyMem_Free(heap);
+    PyMem_Free(bt);
+    PyMem_Free(br);
+    PyMem_Free(bs);
+    PyMem_Free(bo);
+    return result;
 }
 
 /*
@@ -603,7 +830,9 @@ entries(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"entries", entries, METH_VARARGS, "entries(cls, sid, seq0, recs) -> list of cls(sid, seq, rec)"},
-    {"key_run", key_run, METH_VARARGS, "key_run(recs, run, rank, s0, prev) -> (keyed, last) or None"},
+    {"key_times", key_times, METH_VARARGS, "key_times(recs, prev) -> (int64 bytes, last) or None"},
+    {"merge_into", merge_into, METH_VARARGS,
+     "merge_into(t, r, s, e, n, segs, full) -> (pos, appended, inserted, rejected)"},
     {"configure", configure, METH_VARARGS,
      "configure(lazy_cls, record_cls, slots, kind, (erro, warn, info, debg), dispatch, max_parse, "
      "half_day, (created, destroyed, prio_set, util_set), msg_cache)"},

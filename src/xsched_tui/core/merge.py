@@ -37,6 +37,7 @@ For streams that are already sorted, the output equals
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -159,12 +160,15 @@ class MergedTimeline(Generic[T]):
     which sources were first seen, and an untimed entry from a source that has not yet shown a
     timestamp is placed at the current high-water mark (arrival order).
 
-    Memory: the window is one list of ``(time, source rank, per-source seq, entry)`` tuples
-    (~140 B per entry beside the entries themselves, bounded by ``maxlen``: 14 MB for the app's
-    100k-line window). Merging a batch is then a splice of that list (``window[pos:] + batch``,
-    one C-level sort of two sorted runs, one ``extend``); three compact arrays of the keys beside
-    a list of entries cost ~1.5 us/line more at 100k lines/s (zipping the keys back into tuples
-    for the sort and unzipping them after). Not thread-safe: use it from one thread (the UI
+    Memory: the window is the list of entries beside three int64 arrays of their keys (effective
+    time, source rank, per-source seq): 24 B per entry, no Python object per key. At 100k lines/s
+    the window's oldest 100k entries leave it every second; with a ``(time, rank, seq, entry)``
+    tuple per entry, freeing those cold tuples and their two ints, and making the new ones, was
+    ~35 % of the UI thread (py-spy, benchmarks/bench_logs_app.py). A batch is merged into the
+    window by ``_logscan.merge_into`` (C: a heap over the batch's runs, then one backward merge
+    from the first window entry it passes, in place) or, without the C scanner, by
+    :func:`_py_merge_into` (tuples for the batch and the window's moved suffix only). Times are
+    int64: a key outside that range is clamped. Not thread-safe: use it from one thread (the UI
     thread, or the thread that drains the hub).
     """
 
@@ -175,7 +179,10 @@ class MergedTimeline(Generic[T]):
         self.maxlen = maxlen
         self._key = key
         self._source = source
-        self._w: list[tuple[int, int, int, T]] = []
+        self._e: list[T] = []
+        self._t = array("q")  # effective time (µs) of each entry, _MIN_T: before any timestamp
+        self._r = array("q")  # its source's rank
+        self._s = array("q")  # its per-source seq
         self._rank: dict[Hashable, int] = {}
         self._last: dict[Hashable, int] = {}
         self._next_seq: dict[Hashable, int] = {}
@@ -187,29 +194,28 @@ class MergedTimeline(Generic[T]):
 
     # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._w)
+        return len(self._e)
 
     def __iter__(self) -> Iterator[T]:
-        return map(_get_entry, self._w)
+        return iter(self._e)
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return list(map(_get_entry, self._w[index]))
-        return self._w[index][3]
+        return self._e[index]  # a slice: a list
 
     def entries(self) -> list[T]:
         """A copy of the window, oldest first."""
-        return list(map(_get_entry, self._w))
+        return list(self._e)
 
     def time_us(self, index: int) -> int | None:
         """The effective time used to place entry ``index`` (None: before any timestamp)."""
-        t = self._w[index][0]
+        t = self._t[index]
         return None if t == _MIN_T else t
 
     # -- writing ---------------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every entry and every source (ranks, carried times)."""
-        self._w.clear()
+        self._e.clear()
+        del self._t[:], self._r[:], self._s[:]
         self._rank.clear()
         self._last.clear()
         self._next_seq.clear()
@@ -230,42 +236,28 @@ class MergedTimeline(Generic[T]):
         own work on them finds them in the CPU cache (a batch does not fit: each pass over
         10k lines' objects costs ~0.1 us a line in cache misses alone).
         """
-        keyed = self._keyed(entries, runs, on_run)
-        if not keyed:
+        segs = self._keyed(entries, runs, on_run)
+        m = sum(len(seg[3]) for seg in segs)
+        if not m:
             return _NO_CHANGE
-
-        w = self._w
-        n = len(w)
-        rejected = 0
-        if n and n >= self.maxlen:
-            # A full window: an entry older than everything kept would be trimmed at once.
-            head = w[0][:3]
-            if keyed[0][:3] < head:
-                cut = bisect_left(keyed, head)  # a 3-tuple sorts before its 4-tuple extensions
-                rejected = cut
-                del keyed[:cut]
-        if not keyed:
+        e, t, r, s = self._e, self._t, self._r, self._s
+        n = len(e)
+        pad = bytes(8 * m)
+        t.frombytes(pad)
+        r.frombytes(pad)
+        s.frombytes(pad)
+        e.extend(repeat(None, m))  # type: ignore[arg-type]  # placeholders, filled in place
+        merge_into = _merge_into or _py_merge_into
+        pos, appended, inserted, rejected = merge_into(t, r, s, e, n, segs, n >= self.maxlen)
+        if rejected:
+            cut = len(e) - rejected  # the unused placeholders
+            del e[cut:], t[cut:], r[cut:], s[cut:]
+        if pos < 0:
             self.total_rejected += rejected
             return TimelineUpdate(None, 0, 0, 0, rejected)
-        if not n or keyed[0][:3] > w[-1][:3]:
-            pos = n  # the common case: the whole batch goes after the tail
-            inserted = 0
-            w.extend(keyed)
-        else:
-            # Some entries belong inside the window. Instead of one insert per entry (O(window)
-            # each), splice: cut the window at the earliest new key, merge that suffix with the
-            # batch (two sorted runs: one linear Timsort pass in C), and put it back.
-            pos = bisect_left(w, keyed[0][:3])
-            inserted = bisect_left(keyed, w[-1][:3])
-            late = w[pos:]
-            late += keyed
-            late.sort()
-            del w[pos:]
-            w += late
-        appended = len(keyed) - inserted
-        trimmed = len(w) - self.maxlen
+        trimmed = len(e) - self.maxlen
         if trimmed > 0:
-            del w[:trimmed]
+            del e[:trimmed], t[:trimmed], r[:trimmed], s[:trimmed]
         else:
             trimmed = 0
         self.total_trimmed += trimmed
@@ -276,8 +268,9 @@ class MergedTimeline(Generic[T]):
 
     def _keyed(self, entries: Iterable[T], runs: Sequence[tuple[Hashable, int, int]] | None = None,
                on_run: Callable[[Hashable, list[Any]], object] | None = None,
-               ) -> list[tuple[int, int, int, T]]:
-        """(effective time, source rank, per-source seq, entry) for each entry (rule 2), sorted.
+               ) -> list[tuple[Any, int, int, Sequence[T]]]:
+        """``(effective times, source rank, first per-source seq, entries)`` of each run of one
+        source's entries (rule 2), the times an int64 buffer; for :func:`_merge_into`.
 
         This runs once per log line, so each run of one source's entries is keyed by C-level
         passes (map, zip), one run after the other while its objects are in the CPU cache; a
@@ -294,8 +287,8 @@ class MergedTimeline(Generic[T]):
             # anything else (bare records, custom key functions) goes through the key functions.
             default = default and hasattr(entries[0], "source_id") and hasattr(entries[0], "record")
             runs = _runs_of(entries, _get_source if default else self._source)
-        segs: list[list[tuple[int, int, int, T]]] = []
-        key_run = _key_run if default else None
+        segs: list[tuple[Any, int, int, Sequence[T]]] = []
+        key_times = _key_times if default else None
         for src, a, b in runs:
             run = entries[a:b]
             if default or on_run is not None:
@@ -309,14 +302,14 @@ class MergedTimeline(Generic[T]):
             s0 = next_seq.get(src, 0)
             next_seq[src] = s0 + b - a
             # The compiled keying (core/_logscan.c) when every record has a float timestamp (the
-            # live tail's): the same keys as the passes below, in one C loop.
-            got = key_run(recs, run, r, s0, prev) if key_run is not None else None
+            # live tail's): the same times as the passes below, in one C loop.
+            got = key_times(recs, prev) if key_times is not None else None
             if got is not None:
-                seg, eff = got
+                times, eff = got
                 last[src] = eff
                 if eff > self._hwm:
                     self._hwm = eff
-                segs.append(seg)
+                segs.append((times, r, s0, run))
                 continue
             if default:
                 t, untimed = _run_times(recs)
@@ -327,8 +320,8 @@ class MergedTimeline(Generic[T]):
             last[src] = effs[-1]
             if effs[-1] > self._hwm:
                 self._hwm = effs[-1]
-            segs.append(list(zip(effs, repeat(r), count(s0), run)))
-        return _merge_runs(segs)
+            segs.append((_int64s(effs), r, s0, run))
+        return segs
 
     def _effs_slow(self, times: list[int | None], prev: int | None) -> list[int]:
         effs = []
@@ -346,21 +339,21 @@ class MergedTimeline(Generic[T]):
         return effs
 
 
-def _compiled_key_run() -> Callable[..., Any] | None:
-    """_logscan.key_run when the C scanner is built and configured (logparse configures it on
-    import; XSCHED_TUI_PURE_PARSER=1 leaves it out), else None: the Python passes."""
+def _compiled(name: str) -> Callable[..., Any] | None:
+    """``_logscan.<name>`` when the C scanner is built and configured (logparse configures it
+    on import; XSCHED_TUI_PURE_PARSER=1 leaves it out), else None: the Python passes."""
     from xsched_tui.core import logparse
 
     if logparse.parser_impl() != "compiled":
         return None
     from xsched_tui.core import _logscan
 
-    return getattr(_logscan, "key_run", None)
+    return getattr(_logscan, name, None)
 
 
-_key_run = _compiled_key_run()
+_key_times = _compiled("key_times")
+_merge_into = _compiled("merge_into")
 _get_source = attrgetter("source_id")
-_get_entry = itemgetter(3)
 _get_record = attrgetter("record")
 _get_timestamp = attrgetter("timestamp")
 _get_tod = attrgetter("tod_us")
@@ -424,24 +417,58 @@ def _running_max(t: list[Any], prev: Any) -> list[Any]:
         cur = t[i - 1]
 
 
-def _merge_runs(segs: list[list[tuple[int, int, int, Any]]]) -> list[tuple[int, int, int, Any]]:
-    """One sorted list of the batch's keyed runs (each sorted already). Runs that do not
-    overlap (a quiet source's few lines, or sources taking turns) are put in order and joined;
-    otherwise one sort of the batch (not the window): Timsort merges the runs it finds. Keys are
-    unique, so entries themselves are never compared."""
-    if len(segs) == 1:
-        return segs[0]
-    segs.sort(key=_first_key)
-    keyed = segs[0]
-    ordered = True
-    for seg in segs[1:]:
-        if ordered and seg[0][:3] < keyed[-1][:3]:
-            ordered = False
-        keyed += seg
-    if not ordered:
-        keyed.sort()
-    return keyed
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _first_key(seg: list[tuple[int, int, int, Any]]) -> tuple[int, int, int]:
-    return seg[0][:3]
+def _int64s(effs: list[int]) -> array:
+    """A run's effective times as an int64 array (a time outside that range is clamped)."""
+    try:
+        return array("q", effs)
+    except OverflowError:
+        return array("q", [min(max(int(x), _I64_MIN), _I64_MAX) for x in effs])
+
+
+def _py_merge_into(t: array, r: array, s: array, e: list, n: int,
+                   segs: list[tuple[Any, int, int, Sequence[Any]]], full: bool,
+                   ) -> tuple[int, int, int, int]:
+    """``_logscan.merge_into`` in Python (the same contract, see there): the batch's keys as
+    tuples, one sort, and a splice of the window's suffix from the first entry the batch
+    passes."""
+    batch = []
+    for times, rank, s0, run in segs:
+        ts = times if isinstance(times, array) else array("q", bytes(times))
+        if len(ts) != len(run):
+            raise ValueError("segs: as many times as entries")
+        batch += zip(ts, repeat(rank), count(s0), run)  # lengths checked above
+    m = len(batch)
+    if len(e) != n + m or len(t) != n + m:
+        raise ValueError("e: the window and the batch's placeholders")
+    batch.sort(key=_key3)
+    j0 = 0
+    if full and n:
+        j0 = bisect_left(batch, (t[0], r[0], s[0]), key=_key3)
+    mb = m - j0
+    if not mb:
+        return -1, 0, 0, j0
+    first = _key3(batch[j0])
+    tail = (t[n - 1], r[n - 1], s[n - 1]) if n else None
+    if tail is None or first > tail:
+        pos, inserted = n, 0
+        moved = batch[j0:]
+    else:
+        def wkey(i: int) -> tuple[int, int, int]:
+            return t[i], r[i], s[i]
+        pos = bisect_left(range(n), first, key=wkey)
+        inserted = bisect_left(batch, tail, j0, key=_key3) - j0
+        moved = list(zip(t[pos:n], r[pos:n], s[pos:n], e[pos:n], strict=True)) + batch[j0:]
+        moved.sort(key=_key3)
+    end = pos + len(moved)
+    t[pos:end] = array("q", map(itemgetter(0), moved))
+    r[pos:end] = array("q", map(itemgetter(1), moved))
+    s[pos:end] = array("q", map(itemgetter(2), moved))
+    e[pos:end] = map(itemgetter(3), moved)
+    return pos, mb - inserted, inserted, j0
+
+
+def _key3(item: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return item[0], item[1], item[2]
