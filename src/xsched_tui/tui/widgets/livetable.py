@@ -129,8 +129,9 @@ class LiveTable(DataTable):
         column (a counter, a pid, a name), made directly; None for anything else.
 
         DataTable renders every cell through Rich (markup parse, Padding, Styled, render_lines,
-        split and crop): ~0.2 ms a cell, and the Logs pane's sources table changes ~60 visible
-        cells a second while logs stream, ~5 % of a core at 100k lines/s. The same segments,
+        split and crop): ~0.2 ms a cell under cProfile, and the Logs pane's sources table changes
+        most of its visible cells at every refresh while logs stream (at 2 Hz the table cost
+        ~5 % of a core more than at 0.2 Hz, at 100k lines/s: bench_logs_app). The same segments,
         text for text and style for style, are four Segment constructors here
         (tests/test_livetable.py compares both routes)."""
         cache = self._cell_render_cache
