@@ -1827,3 +1827,14 @@ if os.environ.get("XSCHED_TUI_PURE_PARSER", "") in ("", "0"):
 def parser_impl() -> str:
     """Which hot loop the live tail uses: "compiled" (the C scanner) or "python"."""
     return "compiled" if _scan is not None else "python"
+
+
+def compiled(name: str) -> Callable[..., Any] | None:
+    """``_logscan.<name>`` (the live tail's other C loops: LogEntry tuples, timeline keys and
+    merge) when the C scanner is in use, else None: the callers' Python passes. None with
+    XSCHED_TUI_PURE_PARSER=1 too, so that one switch turns all of the C off."""
+    if _scan is None:
+        return None
+    from xsched_tui.core import _logscan
+
+    return getattr(_logscan, name, None)

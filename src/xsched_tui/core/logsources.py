@@ -79,6 +79,7 @@ from xsched_tui.core.logparse import (
     SchedulerChosen,
     ServerPolicy,
     XQueueCreated,
+    compiled,
     event_types,
 )
 
@@ -632,19 +633,8 @@ _PLAIN = Kind.PLAIN
 _tuple_new = tuple.__new__
 
 
-def _compiled_entries() -> Callable[..., list[LogEntry]] | None:
-    """_logscan.entries (one C loop making a run's LogEntry tuples, as the map over
-    ``tuple.__new__`` in LogHub._accept does) when the C scanner is in use, else None."""
-    from xsched_tui.core import logparse
-
-    if logparse.parser_impl() != "compiled":
-        return None
-    from xsched_tui.core import _logscan
-
-    return getattr(_logscan, "entries", None)
-
-
-_entries = _compiled_entries()
+# LogHub._accept's LogEntry tuples in one C loop (the map over tuple.__new__ without it)
+_entries: Callable[..., list[LogEntry]] | None = compiled("entries")
 _get_level = attrgetter("level")
 _get_truncated = attrgetter("truncated")
 _HL_KINDS = (Kind.TRACEBACK, Kind.LOADER, Kind.MIOPEN)

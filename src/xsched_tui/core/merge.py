@@ -340,15 +340,10 @@ class MergedTimeline(Generic[T]):
 
 
 def _compiled(name: str) -> Callable[..., Any] | None:
-    """``_logscan.<name>`` when the C scanner is built and configured (logparse configures it
-    on import; XSCHED_TUI_PURE_PARSER=1 leaves it out), else None: the Python passes."""
-    from xsched_tui.core import logparse
+    # logparse.compiled, imported here: merge.py itself needs nothing of the parser
+    from xsched_tui.core.logparse import compiled
 
-    if logparse.parser_impl() != "compiled":
-        return None
-    from xsched_tui.core import _logscan
-
-    return getattr(_logscan, name, None)
+    return compiled(name)
 
 
 _key_times = _compiled("key_times")
@@ -470,5 +465,4 @@ def _py_merge_into(t: array, r: array, s: array, e: list, n: int,
     return pos, mb - inserted, inserted, j0
 
 
-def _key3(item: tuple[int, int, int, Any]) -> tuple[int, int, int]:
-    return item[0], item[1], item[2]
+_key3 = itemgetter(0, 1, 2)  # a keyed entry's (time, rank, seq)
